@@ -1,0 +1,92 @@
+/*
+ * pmalloc.h - public interface of pmalloc, a thread-safe arena allocator.
+ *
+ * Every call is safe from any thread. The first call of any pm_* function
+ * initialises the allocator (pm_init); settings come from, lowest to highest
+ * priority: built-in defaults, the ini file (PM_CONFIG), the environment
+ * (PM_*), and pm_mallopt().
+ */
+#ifndef PMALLOC_H
+#define PMALLOC_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* pm_mallopt() parameters. The first six carry glibc's M_* numbers so that a
+ * preload build can honour mallopt() calls that programs already make. */
+#define PM_TRIM_THRESHOLD  (-1)   /* free top above this many bytes is trimmed      */
+#define PM_TOP_PAD         (-2)   /* extra bytes taken when a heap's top grows      */
+#define PM_MMAP_THRESHOLD  (-3)   /* requests >= this many bytes get their own mmap */
+#define PM_MMAP_MAX        (-4)   /* most chunks mmapped directly at once           */
+#define PM_PERTURB         (-6)   /* fill byte for fresh and freed blocks (0 = off) */
+#define PM_ARENA_MAX       (-8)   /* most arenas ever created                       */
+#define PM_CHECK           (-100) /* integrity-check level 0, 1 or 2                */
+#define PM_TCACHE_COUNT    (-101) /* blocks per size class in a thread cache (0=off)*/
+#define PM_TCACHE_MAX      (-102) /* largest request served by the thread cache    */
+#define PM_ON_BAD_CONFIG   (-103) /* 0 warn, 1 quiet, 2 abort                       */
+#define PM_PRINT_CONFIG    (-104) /* 1: print the settings in force at init         */
+
+/* pm_config_dump() formats. */
+#define PM_DUMP_TEXT 0
+#define PM_DUMP_JSON 1
+
+/* Statistics, the fields of glibc's mallinfo2 plus the number of arenas. */
+struct pm_mallinfo {
+    size_t arena;    /* bytes currently held from the OS for arena heaps */
+    size_t ordblks;  /* free chunks in the arena bins                    */
+    size_t smblks;   /* free blocks parked in thread caches              */
+    size_t hblks;    /* chunks currently mmapped directly                */
+    size_t hblkhd;   /* bytes in those chunks                            */
+    size_t usmblks;  /* peak of arena + hblkhd (bytes)                   */
+    size_t fsmblks;  /* bytes in blocks parked in thread caches          */
+    size_t uordblks; /* bytes in use by the program (chunk sizes)        */
+    size_t fordblks; /* bytes free inside the arena heaps (bins + tops)  */
+    size_t keepcost; /* bytes in the top chunks, releasable by trimming  */
+    size_t narenas;  /* arenas created                                   */
+};
+
+/* malloc(3): NULL with errno ENOMEM when the request cannot be satisfied. */
+void  *pm_malloc(size_t size);
+/* free(3): NULL is ignored; a pointer pmalloc did not hand out, or one that
+ * is already free, is reported on stderr and the process aborts. */
+void   pm_free(void *ptr);
+/* calloc(3): overflow of nmemb * size returns NULL with ENOMEM. */
+void  *pm_calloc(size_t nmemb, size_t size);
+/* realloc(3): grows in place when it can; realloc(p, 0) frees p and returns
+ * NULL; on failure p is untouched and NULL is returned with ENOMEM. */
+void  *pm_realloc(void *ptr, size_t size);
+/* memalign(3): alignment must be a power of two, else NULL with EINVAL. */
+void  *pm_memalign(size_t alignment, size_t size);
+/* posix_memalign(3): returns 0, EINVAL (alignment not a power of two times
+ * sizeof(void *)) or ENOMEM; *memptr is untouched on error. */
+int    pm_posix_memalign(void **memptr, size_t alignment, size_t size);
+/* aligned_alloc(3): alignment must be a power of two, else NULL/EINVAL. */
+void  *pm_aligned_alloc(size_t alignment, size_t size);
+/* Bytes usable at ptr (>= the size asked for); 0 for NULL. */
+size_t pm_malloc_usable_size(void *ptr);
+/* mallopt(3): 1 on success; 0 with errno EINVAL (unknown parameter), ERANGE
+ * (value out of range) or EBUSY (the change can no longer take effect). */
+int    pm_mallopt(int param, int value);
+/* Flush the calling thread's cache and give free memory above pad bytes per
+ * heap back to the OS. Returns 1 if any memory was given back. */
+int    pm_malloc_trim(size_t pad);
+/* One line per arena (heap, in use, free, top, mmapped) on stderr. */
+void   pm_malloc_stats(void);
+/* Initialise; idempotent and thread-safe. Returns 0. */
+int    pm_init(void);
+struct pm_mallinfo pm_mallinfo(void);
+
+/* Walk every arena, heap, bin and direct mapping and check all invariants.
+ * Returns 0, or -1 after writing one "pmalloc:" line per problem. */
+int    pm_check_heap(void);
+/* Write every setting with its value, default and source to fd, as text
+ * (PM_DUMP_TEXT) or JSON (PM_DUMP_JSON). Returns 0, or -1 with errno. */
+int    pm_config_dump(int fd, int format);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PMALLOC_H */

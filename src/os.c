@@ -1,0 +1,192 @@
+/*
+ * os.c - the one file that talks to the kernel: mmap, munmap, madvise,
+ * mremap, getrandom, open/read. Each call saves and restores errno, so the
+ * allocator's bookkeeping never clobbers what the program last saw.
+ */
+#define _GNU_SOURCE
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+void *_pm_os_map(size_t size)
+{
+    int saved = errno;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    errno = saved;
+    return p;
+}
+
+void *_pm_os_map_aligned(size_t size, size_t align)
+{
+    int saved = errno;
+    size_t span = size + align;
+    if (span < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* Why over-map and cut: mmap has no alignment argument; the cut-off
+     * pieces go straight back. */
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+    size_t lead = a - (uintptr_t)p, tail = span - lead - size;
+    if (lead)
+        munmap(p, lead);
+    if (tail)
+        munmap((char *)a + size, tail);
+    errno = saved;
+    return (void *)a;
+}
+
+void _pm_os_unmap(void *p, size_t size)
+{
+    int saved = errno;
+    munmap(p, size);
+    errno = saved;
+}
+
+void _pm_os_purge(void *p, size_t size)
+{
+    int saved = errno;
+    madvise(p, size, MADV_DONTNEED);
+    errno = saved;
+}
+
+void *_pm_os_remap(void *p, size_t old_size, size_t new_size)
+{
+    int saved = errno;
+    void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+    if (q == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    errno = saved;
+    return q;
+}
+
+size_t _pm_os_page_size(void)
+{
+    static size_t page;
+    if (!page) {
+        long v = sysconf(_SC_PAGESIZE);
+        page = v > 0 ? (size_t)v : 4096;
+    }
+    return page;
+}
+
+int _pm_os_ncpus(void)
+{
+    int saved = errno;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    errno = saved;
+    return n > 0 ? (int)n : 1;
+}
+
+void _pm_os_random(void *buf, size_t len)
+{
+    int saved = errno;
+    unsigned char *b = buf;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = getrandom(b + got, len - got, GRND_NONBLOCK);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got < len) {
+        /* Why a fallback: early boot or seccomp can refuse getrandom; a
+         * weaker secret still catches accidental corruption. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uintptr_t)buf;
+        for (; got < len; got++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b[got] = (unsigned char)x;
+        }
+    }
+    errno = saved;
+}
+
+ssize_t _pm_os_read_file(const char *path, char *buf, size_t cap)
+{
+    int fd;
+    do
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        errno = EISDIR;
+        return -1;
+    }
+    size_t len = 0;
+    for (;;) {
+        if (len + 1 >= cap) {
+            char extra;
+            ssize_t more = read(fd, &extra, 1);
+            close(fd);
+            if (more > 0) {
+                errno = EFBIG;
+                return -2;
+            }
+            break;
+        }
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        if (n == 0) {
+            close(fd);
+            break;
+        }
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    return (ssize_t)len;
+}
+
+const char *_pm_os_getenv(const char *name)
+{
+    size_t nl = strlen(name);
+    if (environ) {
+        for (char **e = environ; *e; e++)
+            if (strncmp(*e, name, nl) == 0 && (*e)[nl] == '=')
+                return *e + nl + 1;
+        return NULL;
+    }
+    /* Why /proc: before libc has set environ (very early preload), the
+     * kernel's copy of the initial environment is the only one there is. */
+    static char envbuf[16384];
+    ssize_t n = _pm_os_read_file("/proc/self/environ", envbuf, sizeof envbuf);
+    for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(envbuf + i) + 1)
+        if (strncmp(envbuf + i, name, nl) == 0 && envbuf[i + nl] == '=')
+            return envbuf + i + nl + 1;
+    return NULL;
+}

@@ -1,0 +1,34 @@
+/*
+ * os.h - the allocator's whole view of the operating system. Core files call
+ * these and never include <sys/mman.h>. Every call keeps errno as it was,
+ * except where it says it reports an error through it.
+ */
+#ifndef PM_OS_H
+#define PM_OS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Fresh zeroed read-write memory, or NULL (errno ENOMEM). */
+void *_pm_os_map(size_t size);
+/* size bytes aligned to align (a power of two >= page), read-write, pages
+ * committed only when touched. NULL (errno ENOMEM) on failure. */
+void *_pm_os_map_aligned(size_t size, size_t align);
+void _pm_os_unmap(void *p, size_t size);
+/* Give the pages back; they read as zero when touched again. */
+void _pm_os_purge(void *p, size_t size);
+/* Resize a mapping, moving it if needed; NULL (errno ENOMEM) on failure. */
+void *_pm_os_remap(void *p, size_t old_size, size_t new_size);
+size_t _pm_os_page_size(void);
+int _pm_os_ncpus(void);
+/* Fill buf with random bytes (getrandom, else a time/address mix). */
+void _pm_os_random(void *buf, size_t len);
+/* Read at most cap-1 bytes of path into buf and NUL-terminate. Returns the
+ * length, -1 with errno on error, or -2 (errno EFBIG) if the file is larger
+ * than cap-1 bytes. Uses open/read only. */
+ssize_t _pm_os_read_file(const char *path, char *buf, size_t cap);
+/* The value of environment variable name, without getenv (reads environ,
+ * else /proc/self/environ); NULL if unset. */
+const char *_pm_os_getenv(const char *name);
+
+#endif
