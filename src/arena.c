@@ -1,1 +1,255 @@
-/* placeholder: being written */
+/*
+ * arena.c - arenas and their heaps: creation, the heap registry, which arena
+ * a thread uses, the ranked locks and the fork handlers.
+ *
+ * A thread's first allocation gets an arena of its own while fewer than
+ * arena_max exist, else the least-loaded one. When its arena's lock is busy
+ * it moves to one that is free, or makes a new one while under the cap.
+ * Heaps are mapped before any lock is taken; nothing here holds an arena
+ * lock across a syscall.
+ */
+#include "heap.h"
+
+#include <errno.h>
+#include <string.h>
+
+pm_arena_t *_pm_arenas[PM_ARENA_LIMIT];
+uint32_t _pm_narenas;
+uint64_t _pm_heap_map[1u << (PM_ADDR_BITS - PM_HEAP_SHIFT - 6)];
+
+/* Rank 0: guards the arena table (creation) and nothing else. */
+static pthread_mutex_t arena_list_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void _pm_heap_register(pm_heap_t *h)
+{
+    uintptr_t a = (uintptr_t)h;
+    __atomic_fetch_or(&_pm_heap_map[a >> (PM_HEAP_SHIFT + 6)],
+                      (uint64_t)1 << ((a >> PM_HEAP_SHIFT) & 63), __ATOMIC_RELEASE);
+}
+
+static size_t arena_cap(void)
+{
+    size_t cap = PM_OPT(arena_max);
+    return cap > PM_ARENA_LIMIT ? PM_ARENA_LIMIT : cap;
+}
+
+/* Map a heap whose first chunk is at offset first_off, with a top that
+ * starts small; the pages past it are touched only when top grows. */
+static pm_heap_t *heap_map(pm_arena_t *a, size_t first_off)
+{
+    char *base = _pm_os_map_aligned(PM_HEAP_SIZE, PM_HEAP_SIZE);
+    if (!base)
+        return NULL;
+    size_t page = _pm_os_page_size();
+    pm_heap_t *h = (pm_heap_t *)base;
+    h->magic = PM_HEAP_MAGIC;
+    h->arena = a;
+    h->first = base + first_off;
+    size_t want = first_off + PM_MIN_CHUNK + PM_OPT(top_pad);
+    want = (want + page - 1) & ~(page - 1);
+    h->end = base + (want > PM_HEAP_SIZE ? PM_HEAP_SIZE : want);
+    h->zero_from = h->first + PM_HDR;
+    return h;
+}
+
+pm_heap_t *_pm_heap_new(pm_arena_t *a, size_t first_off)
+{
+    pm_heap_t *h = heap_map(a, first_off);
+    if (h)
+        _pm_heap_register(h);
+    return h;
+}
+
+void _pm_arena_lock(pm_arena_t *a)
+{
+    if (PM_UNLIKELY(pthread_mutex_trylock(&a->lock) != 0)) {
+        __atomic_fetch_add(&a->lock_contended, 1, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&a->lock);
+    }
+    a->lock_acquired++;
+}
+
+void _pm_arena_unlock(pm_arena_t *a)
+{
+    pthread_mutex_unlock(&a->lock);
+}
+
+static bool arena_trylock(pm_arena_t *a)
+{
+    if (pthread_mutex_trylock(&a->lock) != 0)
+        return false;
+    a->lock_acquired++;
+    return true;
+}
+
+pm_arena_t *_pm_arena_create(void)
+{
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    if (n >= arena_cap())
+        return NULL;
+    size_t hoff = (sizeof(pm_heap_t) + 15) & ~(size_t)15;
+    size_t first = heap_first_offset(hoff + sizeof(pm_arena_t));
+    /* Why map before locking: the syscall must not stall other creators. */
+    pm_heap_t *h = heap_map(NULL, first);
+    if (!h)
+        return NULL;
+    pm_arena_t *a = (pm_arena_t *)((char *)h + hoff);
+    h->arena = a;
+    pthread_mutex_init(&a->lock, NULL);
+    a->heap = h;
+    a->nheaps = 1;
+    a->held = (size_t)(h->end - (char *)h);
+    a->top = (pm_chunk_t *)h->first;
+    chunk_set(a->top, (size_t)(h->end - h->first), PM_ST_TOP, PM_PREV_INUSE);
+
+    pthread_mutex_lock(&arena_list_lock);
+    n = _pm_narenas;
+    if (n >= arena_cap()) {
+        /* Why recheck: another thread may have made the last one meanwhile. */
+        pthread_mutex_unlock(&arena_list_lock);
+        _pm_os_unmap(h, PM_HEAP_SIZE);
+        return NULL;
+    }
+    a->index = n;
+    _pm_heap_register(h);
+    _pm_arenas[n] = a;
+    __atomic_store_n(&_pm_narenas, n + 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&arena_list_lock);
+    return a;
+}
+
+static pm_arena_t *arena_least_loaded(void)
+{
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    pm_arena_t *best = _pm_arenas[0];
+    uint32_t load = UINT32_MAX;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t l = __atomic_load_n(&_pm_arenas[i]->attached, __ATOMIC_RELAXED);
+        if (l < load) {
+            load = l;
+            best = _pm_arenas[i];
+        }
+    }
+    return best;
+}
+
+pm_arena_t *_pm_arena_pick_for_thread(void)
+{
+    pm_arena_t *a = NULL;
+    /* Why a free arena first: after a thread exits its arena has no one
+     * attached, and the next thread should take it rather than make one. */
+    pm_arena_t *idle = arena_least_loaded();
+    if (idle && __atomic_load_n(&idle->attached, __ATOMIC_RELAXED) == 0)
+        a = idle;
+    if (!a)
+        a = _pm_arena_create();
+    if (!a)
+        a = arena_least_loaded();
+    if (!a) {
+        /* Why: even the first arena could not be mapped; nothing to use. */
+        return NULL;
+    }
+    __atomic_fetch_add(&a->attached, 1, __ATOMIC_RELAXED);
+    return a;
+}
+
+void _pm_arena_detach(pm_arena_t *a)
+{
+    if (a)
+        __atomic_fetch_sub(&a->attached, 1, __ATOMIC_RELAXED);
+}
+
+static void thread_move(pm_tcache_t *tc, pm_arena_t *to)
+{
+    _pm_arena_detach(tc->arena);
+    __atomic_fetch_add(&to->attached, 1, __ATOMIC_RELAXED);
+    tc->arena = to;
+}
+
+pm_arena_t *_pm_arena_get_locked(void)
+{
+    pm_tcache_t *tc = _pm_tls_tc;
+    pm_arena_t *a = tc->real ? tc->arena : NULL;
+    if (!a) {
+        /* A thread past its exit destructor, or one that could not get a
+         * cache: it borrows the least-loaded arena for each call. */
+        a = arena_least_loaded();
+        if (!a) {
+            a = _pm_arena_create();
+            if (!a)
+                a = arena_least_loaded();
+            if (!a)
+                return NULL;
+        }
+        _pm_arena_lock(a);
+        return a;
+    }
+    if (PM_LIKELY(arena_trylock(a)))
+        return a;
+    __atomic_fetch_add(&a->lock_contended, 1, __ATOMIC_RELAXED);
+    /* Busy: move to an arena that is free right now... */
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 1; i < n; i++) {
+        pm_arena_t *b = _pm_arenas[(a->index + i) % n];
+        if (arena_trylock(b)) {
+            thread_move(tc, b);
+            return b;
+        }
+    }
+    /* ...or make one while under the cap, or wait for our own. */
+    pm_arena_t *c = _pm_arena_create();
+    if (c) {
+        _pm_arena_lock(c);
+        thread_move(tc, c);
+        return c;
+    }
+    pthread_mutex_lock(&a->lock);
+    a->lock_acquired++;
+    return a;
+}
+
+pm_arena_t *_pm_arena_next(pm_arena_t *a, pm_arena_t *start)
+{
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    pm_arena_t *b = _pm_arenas[(a->index + 1) % n];
+    return b == start ? NULL : b;
+}
+
+/* ---- fork: every lock, in rank order ----------------------------------- */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&arena_list_lock);
+    uint32_t n = _pm_narenas;
+    for (uint32_t i = 0; i < n; i++)
+        pthread_mutex_lock(&_pm_arenas[i]->lock);
+    _pm_large_fork_lock();
+    _pm_tcache_fork_lock();
+}
+
+static void fork_parent(void)
+{
+    _pm_tcache_fork_unlock(false);
+    _pm_large_fork_unlock(false);
+    for (uint32_t i = _pm_narenas; i-- > 0;)
+        pthread_mutex_unlock(&_pm_arenas[i]->lock);
+    pthread_mutex_unlock(&arena_list_lock);
+}
+
+static void fork_child(void)
+{
+    _pm_tcache_fork_unlock(true);
+    _pm_large_fork_unlock(true);
+    /* Why reset: the other threads do not exist in the child. */
+    pm_tcache_t *tc = _pm_tls_tc;
+    for (uint32_t i = _pm_narenas; i-- > 0;) {
+        pm_arena_t *a = _pm_arenas[i];
+        a->attached = (tc->real && tc->arena == a) ? 1 : 0;
+        pthread_mutex_unlock(&a->lock);
+    }
+    pthread_mutex_unlock(&arena_list_lock);
+}
+
+void _pm_fork_install(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}

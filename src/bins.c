@@ -1,1 +1,348 @@
-/* placeholder: being written */
+/*
+ * bins.c - an arena's chunks: size-segregated free bins with coalescing,
+ * the top chunk, splitting, growing in place and planning a trim. Every
+ * function here runs with the arena lock held and makes no syscall: what
+ * must go back to the OS is handed to the caller to purge after unlocking.
+ *
+ * Free-list links are mangled with the process secret and the link's own
+ * address (safe-linking) and checked before use; every header is checked
+ * against its checksum before it is trusted.
+ */
+#include "heap.h"
+
+#include <sched.h>
+#include <string.h>
+
+uintptr_t _pm_link_mangle(const void *field, const void *p)
+{
+    return (uintptr_t)p ^ _pm_secret ^ ((uintptr_t)field >> 12);
+}
+
+static pm_chunk_t *link_get(pm_arena_t *a, pm_chunk_t *const *field, const char *call)
+{
+    uintptr_t v = _pm_link_mangle(field, (const void *)*field);
+    if (v == 0)
+        return NULL;
+    /* Why each test: a damaged link must be caught before it is followed. */
+    if (PM_UNLIKELY((v & 15) || !heap_owns(v) || heap_of((void *)v)->arena != a))
+        _pm_fatal(call, (const void *)field, "corrupted free list (link %p)", (void *)v);
+    return (pm_chunk_t *)v;
+}
+
+static void link_set(pm_chunk_t **field, pm_chunk_t *p)
+{
+    *field = (pm_chunk_t *)_pm_link_mangle(field, p);
+}
+
+static unsigned bin_index(size_t size)
+{
+    unsigned k = size_class_ceil(size);
+    return k < PM_NBINS ? k : PM_NBINS - 1;
+}
+
+void _pm_bins_insert(pm_arena_t *a, pm_chunk_t *c, size_t size)
+{
+    unsigned k = bin_index(size);
+    pm_chunk_t *head = a->bins[k];
+    link_set(&c->fd, head);
+    link_set(&c->bk, NULL);
+    if (head)
+        link_set(&head->bk, c);
+    a->bins[k] = c;
+    a->binmap[k >> 6] |= (uint64_t)1 << (k & 63);
+    if (PM_UNLIKELY(_pm_check_level >= 1))
+        _pm_debug_fill_free(c);
+    a->free_bytes += size;
+    a->nfree++;
+}
+
+void _pm_bins_unlink(pm_arena_t *a, pm_chunk_t *c, size_t size, const char *call)
+{
+    unsigned k = bin_index(size);
+    pm_chunk_t *fd = link_get(a, &c->fd, call);
+    pm_chunk_t *bk = link_get(a, &c->bk, call);
+    if (PM_UNLIKELY((fd && link_get(a, &fd->bk, call) != c) ||
+                    (bk ? link_get(a, &bk->fd, call) != c : a->bins[k] != c)))
+        _pm_fatal(call, chunk2mem(c), "corrupted free list (links of a free chunk disagree)");
+    if (bk)
+        link_set(&bk->fd, fd);
+    else
+        a->bins[k] = fd;
+    if (fd)
+        link_set(&fd->bk, bk);
+    if (!a->bins[k])
+        a->binmap[k >> 6] &= ~((uint64_t)1 << (k & 63));
+    a->free_bytes -= size;
+    a->nfree--;
+}
+
+/* Check a header we are about to follow; abort naming call if damaged. */
+static uint64_t head_checked(pm_chunk_t *c, const char *call, const void *about)
+{
+    uint64_t h = c->head;
+    if (PM_UNLIKELY(!chunk_head_ok(c, h) || head_size(h) < PM_MIN_CHUNK ||
+                    head_size(h) > PM_HEAP_SIZE))
+        _pm_fatal(call, about, "corrupted chunk header (head %p at %p)", (void *)h, (void *)c);
+    return h;
+}
+
+static size_t top_size(pm_arena_t *a)
+{
+    return (size_t)(a->heap->end - (char *)a->top);
+}
+
+static void top_write(pm_arena_t *a, pm_chunk_t *t)
+{
+    a->top = t;
+    chunk_set(t, top_size(a), PM_ST_TOP, PM_PREV_INUSE);
+}
+
+/* Take size bytes off the front of free chunk c (already unlinked), which
+ * is s bytes long; the rest goes back to the bins when it is worth a chunk. */
+static pm_chunk_t *chunk_split(pm_arena_t *a, pm_chunk_t *c, size_t s, size_t size)
+{
+    if (s - size >= PM_MIN_CHUNK) {
+        pm_chunk_t *r = chunk_at(c, size);
+        size_t rs = s - size;
+        chunk_set(r, rs, PM_ST_FREE, PM_PREV_INUSE);
+        chunk_at(r, rs)->prev_size = rs;
+        _pm_bins_insert(a, r, rs);
+        s = size;
+    } else {
+        pm_chunk_t *n = chunk_at(c, s);
+        uint64_t nh = n->head;
+        n->head = chunk_make_head(n, head_size(nh), head_state(nh), PM_PREV_INUSE);
+    }
+    chunk_set(c, s, PM_ST_INUSE, PM_PREV_INUSE);
+    a->in_use += s;
+    return c;
+}
+
+/* Grow the heap's used extent so that top holds at least need bytes. */
+static bool top_grow(pm_arena_t *a, size_t need)
+{
+    pm_heap_t *h = a->heap;
+    char *limit = (char *)h + PM_HEAP_SIZE;
+    if ((size_t)(limit - (char *)a->top) < need)
+        return false;
+    size_t page = _pm_os_page_size();
+    uintptr_t want = (uintptr_t)a->top + need + PM_OPT(top_pad);
+    want = (want + page - 1) & ~(uintptr_t)(page - 1);
+    char *new_end = want > (uintptr_t)limit ? limit : (char *)want;
+    a->held += (size_t)(new_end - h->end);
+    h->end = new_end;
+    top_write(a, a->top);
+    return true;
+}
+
+static void wait_purge(pm_arena_t *a)
+{
+    /* Why wait: pages past end are being given back right now; handing them
+     * out before madvise returns would lose the program's data. */
+    while (__atomic_load_n(&a->heap->purging, __ATOMIC_ACQUIRE)) {
+        _pm_arena_unlock(a);
+        sched_yield();
+        _pm_arena_lock(a);
+    }
+}
+
+pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how)
+{
+    *how = PM_FROM_BIN;
+    unsigned k = bin_index(csize);
+    /* First fit within the request's own bin (exact for small sizes). */
+    int scanned = 0;
+    for (pm_chunk_t *c = a->bins[k]; c && scanned < 16; scanned++) {
+        uint64_t h = head_checked(c, "pm_malloc", chunk2mem(c));
+        if (PM_UNLIKELY(head_state(h) != PM_ST_FREE))
+            _pm_fatal("pm_malloc", chunk2mem(c), "corrupted free list (chunk not free)");
+        size_t s = head_size(h);
+        if (s >= csize) {
+            _pm_bins_unlink(a, c, s, "pm_malloc");
+            return chunk_split(a, c, s, csize);
+        }
+        c = link_get(a, &c->fd, "pm_malloc");
+    }
+    /* Any chunk of a larger bin fits. */
+    for (unsigned w = (k + 1) >> 6; w < (PM_NBINS + 63) / 64; w++) {
+        uint64_t m = a->binmap[w];
+        if (w == (k + 1) >> 6)
+            m &= ~(uint64_t)0 << ((k + 1) & 63);
+        if (!m)
+            continue;
+        unsigned j = (w << 6) + (unsigned)__builtin_ctzll(m);
+        pm_chunk_t *c = a->bins[j];
+        uint64_t h = head_checked(c, "pm_malloc", chunk2mem(c));
+        if (PM_UNLIKELY(head_state(h) != PM_ST_FREE || bin_index(head_size(h)) != j))
+            _pm_fatal("pm_malloc", chunk2mem(c), "corrupted free list (chunk in wrong bin)");
+        _pm_bins_unlink(a, c, head_size(h), "pm_malloc");
+        return chunk_split(a, c, head_size(h), csize);
+    }
+    /* The top chunk, grown if needed; it always keeps room for a header. */
+    wait_purge(a);
+    pm_chunk_t *t = a->top;
+    uint64_t th = head_checked(t, "pm_malloc", chunk2mem(t));
+    if (PM_UNLIKELY(head_state(th) != PM_ST_TOP || head_size(th) != top_size(a)))
+        _pm_fatal("pm_malloc", chunk2mem(t), "corrupted top chunk (head %p)", (void *)th);
+    if (top_size(a) < csize + PM_MIN_CHUNK && !top_grow(a, csize + PM_MIN_CHUNK))
+        return NULL;
+    pm_heap_t *hp = a->heap;
+    *how = (char *)t + PM_HDR >= hp->zero_from ? PM_FROM_FRESH : PM_FROM_TOP;
+    pm_chunk_t *nt = chunk_at(t, csize);
+    a->top = nt;
+    chunk_set(nt, top_size(a), PM_ST_TOP, PM_PREV_INUSE);
+    if ((char *)nt + PM_HDR > hp->zero_from)
+        hp->zero_from = (char *)nt + PM_HDR;
+    chunk_set(t, csize, PM_ST_INUSE, th & PM_PREV_INUSE);
+    a->in_use += csize;
+    return t;
+}
+
+void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
+{
+    uint64_t h = c->head;
+    size_t s = head_size(h);
+    pm_heap_t *hp = heap_of(c);
+    void *mem = chunk2mem(c);
+    a->in_use -= s;
+    pm_chunk_t *n = chunk_at(c, s);
+    if (PM_UNLIKELY((char *)n >= hp->end))
+        _pm_fatal(call, mem, "corrupted chunk header (size %p runs past its heap)", (void *)s);
+    uint64_t nh = head_checked(n, call, mem);
+    if (PM_UNLIKELY(!(nh & PM_PREV_INUSE) || head_state(nh) == PM_ST_DEAD))
+        _pm_fatal(call, mem, "corrupted boundary tag (next chunk at %p disagrees)", (void *)n);
+
+    if (!(h & PM_PREV_INUSE)) {
+        size_t ps = c->prev_size;
+        pm_chunk_t *p = (pm_chunk_t *)((char *)c - ps);
+        if (PM_UNLIKELY((ps & 15) || ps < PM_MIN_CHUNK || (char *)p < hp->first))
+            _pm_fatal(call, mem, "corrupted boundary tag (prev_size %p)", (void *)ps);
+        uint64_t ph = head_checked(p, call, mem);
+        if (PM_UNLIKELY(head_state(ph) != PM_ST_FREE || head_size(ph) != ps))
+            _pm_fatal(call, mem, "corrupted boundary tag (previous chunk %p is not free)",
+                      (void *)p);
+        _pm_bins_unlink(a, p, ps, call);
+        c->head = 0; /* scrub: a later free of this address must not look valid */
+        c = p;
+        s += ps;
+        h = ph;
+    }
+    if (head_state(nh) == PM_ST_TOP) {
+        n->head = 0;
+        a->top = c;
+        chunk_set(c, top_size(a), PM_ST_TOP, h & PM_PREV_INUSE);
+        return;
+    }
+    if (head_state(nh) == PM_ST_FREE) {
+        size_t ns = head_size(nh);
+        _pm_bins_unlink(a, n, ns, call);
+        n->head = 0;
+        s += ns;
+        n = chunk_at(c, s);
+        nh = head_checked(n, call, mem);
+    }
+    chunk_set(c, s, PM_ST_FREE, h & PM_PREV_INUSE);
+    n->prev_size = s;
+    n->head = chunk_make_head(n, head_size(nh), head_state(nh), 0);
+    _pm_bins_insert(a, c, s);
+}
+
+bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp)
+{
+    pm_heap_t *h = a->heap;
+    size_t page = _pm_os_page_size();
+    if (__atomic_load_n(&h->purging, __ATOMIC_ACQUIRE))
+        return false;
+    uintptr_t from = (uintptr_t)a->top + PM_MIN_CHUNK + keep;
+    from = (from + page - 1) & ~(uintptr_t)(page - 1);
+    if (from >= (uintptr_t)h->end)
+        return false;
+    pp->addr = (void *)from;
+    pp->len = (size_t)(h->end - (char *)from);
+    pp->heap = h;
+    a->held -= pp->len;
+    h->end = (char *)from;
+    if (h->zero_from > h->end)
+        h->zero_from = h->end;
+    top_write(a, a->top);
+    __atomic_store_n(&h->purging, 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+void _pm_purge_done(pm_purge_t *pp)
+{
+    __atomic_store_n(&pp->heap->purging, 0, __ATOMIC_RELEASE);
+}
+
+bool _pm_bins_grow_inplace(pm_arena_t *a, pm_chunk_t *c, size_t csize)
+{
+    uint64_t h = c->head;
+    size_t s = head_size(h);
+    pm_chunk_t *n = chunk_at(c, s);
+    uint64_t nh = head_checked(n, "pm_realloc", chunk2mem(c));
+    if (head_state(nh) == PM_ST_TOP) {
+        wait_purge(a);
+        if (top_size(a) < csize - s + PM_MIN_CHUNK && !top_grow(a, csize - s + PM_MIN_CHUNK))
+            return false;
+        pm_chunk_t *nt = chunk_at(c, csize);
+        a->top = nt;
+        chunk_set(nt, top_size(a), PM_ST_TOP, PM_PREV_INUSE);
+        if ((char *)nt + PM_HDR > a->heap->zero_from)
+            a->heap->zero_from = (char *)nt + PM_HDR;
+        n->head = 0;
+        chunk_set(c, csize, PM_ST_INUSE, h & PM_PREV_INUSE);
+        a->in_use += csize - s;
+        return true;
+    }
+    if (head_state(nh) != PM_ST_FREE || s + head_size(nh) < csize)
+        return false;
+    size_t ns = head_size(nh);
+    _pm_bins_unlink(a, n, ns, "pm_realloc");
+    n->head = 0;
+    a->in_use -= s; /* chunk_split adds the whole result back */
+    chunk_split(a, c, s + ns, csize);
+    c->head = chunk_make_head(c, head_size(c->head), PM_ST_INUSE, h & PM_PREV_INUSE);
+    return true;
+}
+
+void _pm_bins_shrink(pm_arena_t *a, pm_chunk_t *c, size_t csize)
+{
+    uint64_t h = c->head;
+    size_t s = head_size(h);
+    if (s - csize < PM_MIN_CHUNK)
+        return;
+    pm_chunk_t *r = chunk_at(c, csize);
+    chunk_set(c, csize, PM_ST_INUSE, h & PM_PREV_INUSE);
+    chunk_set(r, s - csize, PM_ST_INUSE, PM_PREV_INUSE);
+    _pm_bins_free(a, r, "pm_realloc");
+}
+
+pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how)
+{
+    _pm_arena_unlock(a);
+    pm_heap_t *nh = _pm_heap_new(a, heap_first_offset(sizeof(pm_heap_t)));
+    _pm_arena_lock(a);
+    if (!nh)
+        return NULL;
+    /* Retire the old top: what is left becomes a free chunk, closed by a
+     * fence so that nothing walks past the heap's end. */
+    wait_purge(a);
+    pm_chunk_t *t = a->top;
+    size_t ts = top_size(a);
+    uint64_t th = head_checked(t, "pm_malloc", chunk2mem(t));
+    if (ts >= 2 * PM_MIN_CHUNK) {
+        pm_chunk_t *fence = chunk_at(t, ts - PM_MIN_CHUNK);
+        chunk_set(t, ts - PM_MIN_CHUNK, PM_ST_FREE, th & PM_PREV_INUSE);
+        fence->prev_size = ts - PM_MIN_CHUNK;
+        chunk_set(fence, PM_MIN_CHUNK, PM_ST_FENCE, 0);
+        _pm_bins_insert(a, t, ts - PM_MIN_CHUNK);
+    } else {
+        chunk_set(t, ts, PM_ST_FENCE, th & PM_PREV_INUSE);
+    }
+    nh->prev = a->heap;
+    a->heap = nh;
+    a->nheaps++;
+    a->held += (size_t)(nh->end - (char *)nh);
+    top_write(a, (pm_chunk_t *)nh->first);
+    return _pm_bins_alloc(a, csize, how);
+}

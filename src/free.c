@@ -1,1 +1,237 @@
-/* placeholder: being written */
+/*
+ * free.c - pm_free: the inline local path (a checked header, a push onto
+ * the thread cache), the out-of-line path (remote blocks, full caches,
+ * arena frees with trimming, direct mappings), and the diagnosis of a bad
+ * pointer, which says what it is before the process aborts.
+ */
+#include "heap.h"
+
+#include <string.h>
+
+#define PM_CANARY_CAP (64 * PM_KIB) /* bytes of a block the level-1 fill covers */
+
+size_t _pm_usable(pm_chunk_t *c, uint64_t h)
+{
+    if (head_state(h) == PM_ST_MMAPPED)
+        return _pm_large_usable(c);
+    return head_size(h) - PM_OVERHEAD - (_pm_check_level >= 1 ? 8 : 0);
+}
+
+static uint64_t canary_of(const pm_chunk_t *c)
+{
+    return _pm_secret ^ (uintptr_t)c ^ 0x63616e617279ull;
+}
+
+static unsigned char free_byte(void)
+{
+    size_t pb = PM_OPT(perturb);
+    return pb ? (unsigned char)pb : 0xdf;
+}
+
+/* The region a freed block's fill covers: from skip bytes into the block. */
+static void fill_region(pm_chunk_t *c, size_t usable, size_t skip, char **from, size_t *len)
+{
+    *from = (char *)chunk2mem(c) + skip;
+    size_t l = usable > skip ? usable - skip : 0;
+    *len = l > PM_CANARY_CAP ? PM_CANARY_CAP : l;
+}
+
+void _pm_debug_fill_free(pm_chunk_t *c)
+{
+    /* A chunk entering a bin: its links take the first 16 bytes. */
+    char *from;
+    size_t len;
+    fill_region(c, head_size(c->head) - PM_OVERHEAD - 8, 16, &from, &len);
+    memset(from, free_byte(), len);
+}
+
+void _pm_debug_on_alloc(pm_chunk_t *c, int how)
+{
+    uint64_t h = c->head;
+    size_t usable = _pm_usable(c, h);
+    if (_pm_check_level >= 1 && (how == PM_FROM_BIN || how == PM_FROM_CACHE)) {
+        char *from;
+        size_t len;
+        fill_region(c, usable, how == PM_FROM_BIN ? 16 : 0, &from, &len);
+        unsigned char fb = free_byte();
+        for (size_t i = 0; i < len; i++)
+            if (PM_UNLIKELY((unsigned char)from[i] != fb))
+                _pm_fatal("pm_malloc", chunk2mem(c),
+                          "write after free (freed block changed at offset %zu)",
+                          (size_t)(from + i - (char *)chunk2mem(c)));
+    }
+    if (PM_OPT(perturb))
+        memset(chunk2mem(c), (int)(PM_OPT(perturb) ^ 0xff), usable);
+    if (_pm_check_level >= 1)
+        _pm_debug_set_canary(c);
+}
+
+void _pm_debug_set_canary(pm_chunk_t *c)
+{
+    uint64_t cv = canary_of(c);
+    memcpy((char *)chunk2mem(c) + _pm_usable(c, c->head), &cv, 8);
+}
+
+void _pm_debug_check_canary(pm_chunk_t *c, const char *call, void *p)
+{
+    uint64_t cv;
+    memcpy(&cv, (char *)p + _pm_usable(c, c->head), 8);
+    if (PM_UNLIKELY(cv != canary_of(c)))
+        _pm_fatal(call, p, "heap overflow: canary after the block overwritten");
+}
+
+void _pm_debug_on_free(pm_chunk_t *c, const char *call, void *p)
+{
+    uint64_t h = c->head;
+    size_t usable = _pm_usable(c, h);
+    if (_pm_check_level >= 1)
+        _pm_debug_check_canary(c, call, p);
+    if (head_state(h) == PM_ST_MMAPPED)
+        return;
+    char *from;
+    size_t len;
+    fill_region(c, usable, 0, &from, &len);
+    memset(from, free_byte(), len);
+}
+
+/* Walk p's heap to say what p is. Reads stay inside the heap's mapping. */
+PM_COLD __attribute__((noreturn)) void _pm_report_bad(void *p, const char *call, uint64_t head)
+{
+    pm_chunk_t *c = mem2chunk(p);
+    bool freed_call = strcmp(call, "pm_free") == 0;
+    if ((uintptr_t)p & 15)
+        _pm_fatal(call, p, "invalid pointer (misaligned)");
+    if (chunk_head_ok(c, head)) {
+        unsigned st = head_state(head);
+        if (st == PM_ST_FREE || st == PM_ST_CACHED)
+            _pm_fatal(call, p, freed_call ? "double free" : "pointer already freed");
+    }
+    pm_heap_t *h = heap_of(p);
+    char *x = h->first, *end = h->end, *limit = (char *)h + PM_HEAP_SIZE;
+    if (end > limit || end < x)
+        end = limit;
+    for (unsigned long steps = 0; x < end && steps < (1ul << 24); steps++) {
+        pm_chunk_t *xc = (pm_chunk_t *)x;
+        uint64_t xh = xc->head;
+        size_t s = head_size(xh);
+        if (!chunk_head_ok(xc, xh) || s < PM_MIN_CHUNK || x + s > limit) {
+            if (xc == c)
+                _pm_fatal(call, p, "corrupted chunk header (head %p)", (void *)xh);
+            if ((char *)c > x)
+                _pm_fatal(call, p, "corrupted chunk header (head %p at %p, before the block)",
+                          (void *)xh, (void *)xc);
+            break;
+        }
+        if ((char *)p > x + PM_HDR - 1 && (char *)p < x + s + PM_OVERHEAD) {
+            unsigned st = head_state(xh);
+            if (xc == c)
+                break;
+            if (st == PM_ST_FREE || st == PM_ST_TOP || st == PM_ST_CACHED)
+                _pm_fatal(call, p, freed_call ? "double free (pointer into freed memory at %p)"
+                                              : "pointer already freed (memory at %p is free)",
+                          (void *)xc);
+            _pm_fatal(call, p, "invalid pointer (inside the block at %p)", chunk2mem(xc));
+        }
+        if (head_state(xh) == PM_ST_TOP)
+            break;
+        x += s;
+    }
+    if (chunk_head_ok(c, head))
+        _pm_fatal(call, p, "invalid pointer (not a live block)");
+    _pm_fatal(call, p, "corrupted chunk header (head %p)", (void *)head);
+}
+
+pm_chunk_t *_pm_chunk_checked(void *p, const char *call, uint64_t *headp)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (PM_UNLIKELY(a & 15))
+        _pm_fatal(call, p, "invalid pointer (misaligned)");
+    pm_chunk_t *c = mem2chunk(p);
+    if (heap_owns(a)) {
+        pm_heap_t *h = heap_of(p);
+        if (PM_UNLIKELY((char *)p < h->first + PM_HDR))
+            _pm_fatal(call, p, "invalid pointer (inside a heap header)");
+        uint64_t hd = c->head;
+        if (PM_UNLIKELY(!chunk_head_ok(c, hd) || head_state(hd) != PM_ST_INUSE))
+            _pm_report_bad(p, call, hd);
+        *headp = hd;
+        return c;
+    }
+    size_t len;
+    bool tomb;
+    if (!_pm_large_lookup(c, &len, &tomb)) {
+        if (tomb)
+            _pm_fatal(call, p, strcmp(call, "pm_free") == 0 ? "double free (mapped chunk "
+                                                              "already unmapped)"
+                                                            : "pointer already freed");
+        _pm_fatal(call, p, "invalid pointer (not allocated by pmalloc)");
+    }
+    *headp = c->head;
+    return c;
+}
+
+static void quarantine_push(pm_arena_t *a, pm_chunk_t *c)
+{
+    size_t s = head_size(c->head);
+    chunk_set_state(c, c->head, PM_ST_CACHED);
+    while (a->q_len == PM_QUARANTINE || (a->q_len && a->q_bytes + s > PM_QUARANTINE_BYTES)) {
+        pm_chunk_t *old = mem2chunk(a->quarantine[a->q_head]);
+        a->q_head = (a->q_head + 1) % PM_QUARANTINE;
+        a->q_len--;
+        a->q_bytes -= head_size(old->head);
+        _pm_debug_on_alloc(old, PM_FROM_CACHE); /* checks the fill */
+        _pm_bins_free(a, old, "pm_free");
+    }
+    a->quarantine[(a->q_head + a->q_len) % PM_QUARANTINE] = chunk2mem(c);
+    a->q_len++;
+    a->q_bytes += s;
+}
+
+void _pm_free_slow(void *p)
+{
+    if (!p)
+        return;
+    uint64_t h;
+    pm_chunk_t *c = _pm_chunk_checked(p, "pm_free", &h);
+    if (head_state(h) == PM_ST_MMAPPED) {
+        _pm_large_free(c, "pm_free", p);
+        return;
+    }
+    if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
+        _pm_debug_on_free(c, "pm_free", p);
+    if (_pm_tcache_free_slow(_pm_tls_tc, c, h))
+        return;
+    pm_arena_t *a = heap_of(c)->arena;
+    _pm_arena_lock(a);
+    if (_pm_check_level >= 2) {
+        _pm_check_arena(a, 2);
+        quarantine_push(a, c);
+        _pm_arena_unlock(a);
+        return;
+    }
+    _pm_bins_free(a, c, "pm_free");
+    _pm_arena_unlock_trim(a);
+}
+
+void pm_free(void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    pm_tcache_t *tc = _pm_tls_tc;
+    if (PM_LIKELY(heap_owns(a) && (a & PM_HEAP_MASK) >= PM_HDR)) {
+        pm_chunk_t *c = mem2chunk(p);
+        uint64_t h = c->head;
+        size_t s = head_size(h);
+        if (PM_LIKELY(s <= tc->fast_csize && chunk_head_ok(c, h) &&
+                      head_state(h) == PM_ST_INUSE && heap_of(p)->arena == tc->arena)) {
+            pm_tbin_t *b = &tc->bins[s >> 4];
+            uint32_t cnt = b->count;
+            if (PM_LIKELY(cnt < b->cap)) {
+                c->head = chunk_make_head(c, s, PM_ST_CACHED, h & PM_PREV_INUSE);
+                b->slots[cnt] = p;
+                __atomic_store_n(&b->count, cnt + 1, __ATOMIC_RELAXED);
+                return;
+            }
+        }
+    }
+    _pm_free_slow(p);
+}

@@ -1,0 +1,337 @@
+/*
+ * heap.h - the core's shared definitions: chunks, heaps, arenas, size
+ * classes and the thread cache, plus the inline helpers every layer uses.
+ *
+ * Chunk layout (16-byte aligned, glibc-style boundary tags):
+ *   c+0   prev_size  size of the previous chunk while that one is FREE (its
+ *                    boundary tag); otherwise the previous chunk's last bytes
+ *   c+8   head       size | state | PREV_INUSE, with a 16-bit checksum of the
+ *                    chunk address, those bits and a per-process secret
+ *   c+16  user data  (a FREE chunk keeps its mangled fd/bk links here)
+ * The usable size of a chunk of size S is S - 8: the user data runs into the
+ * next chunk's prev_size slot, so one byte past the usable end is the next
+ * chunk's head, whose checksum then fails.
+ *
+ * Heaps are PM_HEAP_SIZE-aligned mappings, so the heap (and its arena) of any
+ * chunk is one mask away; a bitmap of heap slots says, with one load, whether
+ * an address lies in a pmalloc heap before anything is read from it.
+ *
+ * Lock ranks (take in this order, never back): init/arena list < arena locks,
+ * by index, one at a time except in the fork handler < large (mmap) lock <
+ * thread-cache list lock.
+ */
+#ifndef PM_HEAP_H
+#define PM_HEAP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "build-config.h"
+#include "diag.h"
+#include "options.h"
+#include "os.h"
+#include "pmalloc.h"
+
+#pragma GCC visibility push(hidden)
+
+#define PM_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define PM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PM_COLD        __attribute__((cold, noinline))
+#define PM_INLINE      static inline __attribute__((always_inline))
+
+/* ---- chunks ------------------------------------------------------------ */
+#define PM_ALIGNMENT   16
+#define PM_HDR         16 /* chunk start to user pointer                    */
+#define PM_OVERHEAD    8  /* bytes a chunk costs beyond its usable size     */
+#define PM_MIN_CHUNK   32
+#define PM_MAX_REQUEST ((size_t)1 << 46)
+
+#define PM_PREV_INUSE  ((uint64_t)1)
+#define PM_STATE_SHIFT 1
+#define PM_STATE_MASK  ((uint64_t)7 << PM_STATE_SHIFT)
+#define PM_SIZE_MASK   ((uint64_t)0x0000fffffffffff0)
+#define PM_RAW_MASK    ((uint64_t)0x0000ffffffffffff)
+
+enum pm_state {
+    PM_ST_DEAD = 0,    /* scrubbed header of a chunk absorbed by a neighbour */
+    PM_ST_INUSE = 1,   /* handed to the program                             */
+    PM_ST_FREE = 2,    /* in an arena bin                                   */
+    PM_ST_CACHED = 3,  /* in a thread cache or the quarantine               */
+    PM_ST_TOP = 4,     /* an arena's top chunk                              */
+    PM_ST_MMAPPED = 5, /* its own mapping                                   */
+    PM_ST_FENCE = 6,   /* end marker of a full heap                         */
+};
+
+typedef struct pm_chunk {
+    uint64_t prev_size;
+    uint64_t head;
+    struct pm_chunk *fd, *bk; /* FREE only, mangled */
+} pm_chunk_t;
+
+extern uint64_t _pm_secret;
+
+PM_INLINE uint64_t chunk_csum(const void *c, uint64_t raw)
+{
+    return (((uintptr_t)c ^ raw ^ _pm_secret) * 0x9e3779b97f4a7c15ull) >> 48;
+}
+PM_INLINE uint64_t chunk_make_head(const void *c, size_t size, unsigned state, uint64_t pinuse)
+{
+    uint64_t raw = (uint64_t)size | ((uint64_t)state << PM_STATE_SHIFT) | pinuse;
+    return raw | (chunk_csum(c, raw) << 48);
+}
+PM_INLINE bool chunk_head_ok(const void *c, uint64_t head)
+{
+#ifdef PM_NO_CHECKS
+    (void)c, (void)head;
+    return true;
+#else
+    return (head >> 48) == chunk_csum(c, head & PM_RAW_MASK);
+#endif
+}
+PM_INLINE size_t head_size(uint64_t head) { return head & PM_SIZE_MASK; }
+PM_INLINE unsigned head_state(uint64_t head) { return (head & PM_STATE_MASK) >> PM_STATE_SHIFT; }
+PM_INLINE pm_chunk_t *mem2chunk(const void *p) { return (pm_chunk_t *)((char *)p - PM_HDR); }
+PM_INLINE void *chunk2mem(const pm_chunk_t *c) { return (char *)c + PM_HDR; }
+PM_INLINE pm_chunk_t *chunk_at(const void *c, size_t off) { return (pm_chunk_t *)((char *)c + off); }
+/* Rewrite c's head with a new state, keeping size and PREV_INUSE. */
+PM_INLINE void chunk_set_state(pm_chunk_t *c, uint64_t head, unsigned state)
+{
+    c->head = chunk_make_head(c, head_size(head), state, head & PM_PREV_INUSE);
+}
+PM_INLINE void chunk_set(pm_chunk_t *c, size_t size, unsigned state, uint64_t pinuse)
+{
+    c->head = chunk_make_head(c, size, state, pinuse);
+}
+
+/* Chunk size for a request of n bytes at check level 0 (n already bounded). */
+PM_INLINE size_t request2size(size_t n)
+{
+    size_t s = (n + PM_OVERHEAD + 15) & ~(size_t)15;
+    return s < PM_MIN_CHUNK ? PM_MIN_CHUNK : s;
+}
+
+/* ---- size classes ------------------------------------------------------
+ * Chunk sizes up to 1 KiB have a class each (16-byte steps, index = size/16);
+ * above that, four classes per power of two. The thread cache uses classes
+ * up to PM_TCACHE_MAX_LIMIT, the arena bins all of them up to a heap.      */
+#define PM_SMALL_MAX   1024
+#define PM_NCLASS_TC   89  /* classes 0..88; 88 is 64 KiB                  */
+#define PM_NBINS       130 /* arena bins 0..129; 129 is 64 MiB              */
+
+PM_INLINE unsigned size_class_ceil(size_t csize)
+{
+    if (csize <= PM_SMALL_MAX)
+        return (unsigned)(csize >> 4);
+    size_t x = csize - 1;
+    unsigned b = 63u - (unsigned)__builtin_clzl(x);
+    return 65u + (b - 10u) * 4u + (unsigned)((x >> (b - 2)) & 3);
+}
+PM_INLINE size_t class_size(unsigned k)
+{
+    if (k <= 64)
+        return (size_t)k << 4;
+    unsigned j = k - 65, b = 10 + j / 4;
+    return ((size_t)1 << b) + ((size_t)(j % 4 + 1) << (b - 2));
+}
+/* The largest class whose size is <= csize (where a chunk of csize can go). */
+PM_INLINE unsigned size_class_floor(size_t csize)
+{
+    unsigned k = size_class_ceil(csize);
+    return class_size(k) > csize ? k - 1 : k;
+}
+
+/* ---- heaps ------------------------------------------------------------- */
+#define PM_HEAP_SHIFT 26
+#define PM_HEAP_SIZE  ((size_t)1 << PM_HEAP_SHIFT) /* 64 MiB */
+#define PM_HEAP_MASK  (PM_HEAP_SIZE - 1)
+#define PM_ADDR_BITS  47
+
+struct pm_arena;
+typedef struct pm_heap {
+    uint64_t magic;
+    struct pm_arena *arena;
+    struct pm_heap *prev;   /* older heap of the same arena              */
+    char *first;            /* first chunk                               */
+    char *end;              /* end of the part in use (top's end)         */
+    char *zero_from;        /* memory from here to the heap's end is zero */
+    int purging;            /* a purge of [end, ...) is in flight         */
+} pm_heap_t;
+
+#define PM_HEAP_MAGIC 0x706d68656170ull
+
+extern uint64_t _pm_heap_map[1u << (PM_ADDR_BITS - PM_HEAP_SHIFT - 6)];
+
+/* Is a in a live pmalloc heap? One load; nothing at a is read. */
+PM_INLINE bool heap_owns(uintptr_t a)
+{
+    if (PM_UNLIKELY(a >> PM_ADDR_BITS))
+        return false;
+    uint64_t w = __atomic_load_n(&_pm_heap_map[a >> (PM_HEAP_SHIFT + 6)], __ATOMIC_RELAXED);
+    return (w >> ((a >> PM_HEAP_SHIFT) & 63)) & 1;
+}
+PM_INLINE pm_heap_t *heap_of(const void *p) { return (pm_heap_t *)((uintptr_t)p & ~PM_HEAP_MASK); }
+#define PM_HEAP_HDR_SIZE 64
+/* Offset of the first chunk in a heap whose header is hdr bytes. */
+PM_INLINE size_t heap_first_offset(size_t hdr) { return (hdr + 15) & ~(size_t)15; }
+
+/* ---- arenas ------------------------------------------------------------ */
+#define PM_ARENA_LIMIT 1024
+#define PM_QUARANTINE  256
+#define PM_QUARANTINE_BYTES (4 * PM_MIB)
+
+typedef struct pm_arena {
+    pthread_mutex_t lock;
+    /* counters that sit with the lock they describe */
+    uint64_t lock_acquired, lock_contended;
+    uint32_t index;
+    uint32_t attached;      /* threads using this arena (atomic)          */
+    pm_heap_t *heap;        /* newest heap; holds top                     */
+    pm_chunk_t *top;
+    size_t held;            /* bytes of heap extents held from the OS      */
+    size_t in_use;          /* bytes of chunks not free (incl. cached)     */
+    size_t free_bytes;      /* bytes in bins                              */
+    size_t nfree;           /* chunks in bins                             */
+    size_t nheaps;
+    uint64_t binmap[(PM_NBINS + 63) / 64];
+    pm_chunk_t *bins[PM_NBINS];
+    /* level-2 quarantine: a FIFO of recently freed blocks */
+    size_t q_head, q_len, q_bytes;
+    void *quarantine[PM_QUARANTINE];
+} pm_arena_t;
+
+extern pm_arena_t *_pm_arenas[PM_ARENA_LIMIT];
+extern uint32_t _pm_narenas; /* atomic */
+
+/* ---- thread cache ------------------------------------------------------ */
+typedef struct pm_tbin {
+    uint32_t count; /* written by the owner, read by stats (relaxed atomic) */
+    uint32_t cap;
+    void **slots;
+} pm_tbin_t;
+
+#define PM_REMOTE_MAX 64
+
+typedef struct pm_tcache {
+    size_t fast_max;      /* largest request on the inline path; 0: none   */
+    size_t fast_csize;    /* largest chunk size on the inline free path    */
+    pm_arena_t *arena;    /* this thread's arena                           */
+    pm_tbin_t bins[PM_NCLASS_TC];
+    unsigned nclass;      /* classes in use: 0..nclass-1                   */
+    uint32_t nremote;
+    void *remote[PM_REMOTE_MAX]; /* blocks of other arenas, freed in a batch */
+    struct pm_tcache *next, *prevp_dummy;
+    struct pm_tcache **prevp;
+    bool real;            /* false for the static empty cache               */
+    void *slot_store[];
+} pm_tcache_t;
+
+extern __thread pm_tcache_t *_pm_tls_tc __attribute__((tls_model("initial-exec")));
+extern pm_tcache_t _pm_tc_empty;
+extern int _pm_initialized; /* atomic */
+extern int _pm_check_level; /* fixed after the first allocation */
+
+/* ---- cross-file interfaces --------------------------------------------- */
+/* init.c */
+void _pm_init_slow(void);
+PM_INLINE void pm_ensure_init(void)
+{
+    if (PM_UNLIKELY(!__atomic_load_n(&_pm_initialized, __ATOMIC_ACQUIRE)))
+        _pm_init_slow();
+}
+extern pthread_mutex_t _pm_init_lock;
+
+/* arena.c */
+void _pm_arena_lock(pm_arena_t *a);
+void _pm_arena_unlock(pm_arena_t *a);
+pm_arena_t *_pm_arena_create(void);
+/* The calling thread's arena, locked; may move the thread to another one. */
+pm_arena_t *_pm_arena_get_locked(void);
+pm_arena_t *_pm_arena_pick_for_thread(void);
+void _pm_arena_detach(pm_arena_t *a);
+/* Next arena after a for a fallback, or NULL after all were tried. */
+pm_arena_t *_pm_arena_next(pm_arena_t *a, pm_arena_t *start);
+void _pm_fork_install(void);
+/* Make a new heap for a (lock not held); NULL on ENOMEM. */
+pm_heap_t *_pm_heap_new(pm_arena_t *a, size_t hdr);
+void _pm_heap_register(pm_heap_t *h);
+
+/* bins.c (arena lock held) */
+typedef struct pm_purge {
+    void *addr;
+    size_t len;
+    pm_heap_t *heap;
+} pm_purge_t;
+void _pm_bins_insert(pm_arena_t *a, pm_chunk_t *c, size_t size);
+void _pm_bins_unlink(pm_arena_t *a, pm_chunk_t *c, size_t size, const char *call);
+/* Where a chunk came from, for calloc and the level-1 fill checks. */
+enum { PM_FROM_TOP = 0, PM_FROM_FRESH = 1, PM_FROM_BIN = 2, PM_FROM_CACHE = 3 };
+/* Allocate a chunk of at least csize from bins or top; NULL if the arena
+ * cannot (the caller may add a heap). *how says where it came from. */
+pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how);
+/* Free chunk c (state INUSE or CACHED) into a's bins, coalescing. */
+void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call);
+/* Decide a trim of a's top; fills *pp and marks the heap; the caller purges
+ * after unlocking and calls _pm_purge_done. */
+bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp);
+void _pm_purge_done(pm_purge_t *pp);
+/* Grow chunk c (INUSE) in place to at least csize; true on success. */
+bool _pm_bins_grow_inplace(pm_arena_t *a, pm_chunk_t *c, size_t csize);
+/* Shrink chunk c (INUSE) to csize, freeing the tail. */
+void _pm_bins_shrink(pm_arena_t *a, pm_chunk_t *c, size_t csize);
+/* Allocate from a new heap when a's is full (drops and retakes the lock). */
+pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how);
+uintptr_t _pm_link_mangle(const void *field, const void *p);
+
+/* large.c */
+void *_pm_large_alloc(size_t n, size_t align, bool *ok);
+void _pm_large_free(pm_chunk_t *c, const char *call, void *p);
+void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n);
+/* Is c a live direct mapping? (takes the large lock) */
+bool _pm_large_lookup(pm_chunk_t *c, size_t *size, bool *was_freed);
+size_t _pm_large_usable(pm_chunk_t *c);
+void _pm_large_stats(size_t *count, size_t *bytes);
+int _pm_large_check(void);
+void _pm_large_fork_lock(void);
+void _pm_large_fork_unlock(bool child);
+
+/* tcache.c */
+pm_tcache_t *_pm_tcache_create(void);
+void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize);
+bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t head);
+void _pm_tcache_flush_all(pm_tcache_t *tc);
+void _pm_tcache_remote_push(pm_tcache_t *tc, void *p);
+void _pm_tcache_remote_flush(pm_tcache_t *tc);
+void _pm_tcache_stats(size_t *blocks, size_t *bytes);
+void _pm_tcache_fork_lock(void);
+void _pm_tcache_fork_unlock(bool child);
+/* Free a batch of chunks (all owned by pmalloc heaps), grouped by arena. */
+void _pm_free_batch(void **ptrs, size_t n);
+
+/* alloc.c / free.c */
+void *_pm_alloc_slow(size_t n);
+void *_pm_alloc_arena(size_t csize, bool zero);
+void _pm_free_slow(void *p);
+/* Check p is a live heap chunk for call; returns its chunk, aborts if not. */
+pm_chunk_t *_pm_chunk_checked(void *p, const char *call, uint64_t *headp);
+PM_COLD __attribute__((noreturn)) void _pm_report_bad(void *p, const char *call, uint64_t head);
+/* Level >= 1 helpers */
+void _pm_debug_on_alloc(pm_chunk_t *c, int how);
+void _pm_debug_fill_free(pm_chunk_t *c); /* level >= 1, on bin insert */
+void _pm_debug_on_free(pm_chunk_t *c, const char *call, void *p);
+void _pm_debug_set_canary(pm_chunk_t *c);
+void _pm_debug_check_canary(pm_chunk_t *c, const char *call, void *p);
+size_t _pm_usable(pm_chunk_t *c, uint64_t head);
+
+/* trim.c */
+int _pm_trim_arena(pm_arena_t *a, size_t pad);
+/* Unlock a (locked), trimming its top first if it grew past the threshold:
+ * the plan is made under the lock, the madvise after it. */
+void _pm_arena_unlock_trim(pm_arena_t *a);
+
+/* check.c */
+int _pm_check_arena(pm_arena_t *a, int fd_report);
+
+#pragma GCC visibility pop
+#endif /* PM_HEAP_H */

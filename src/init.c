@@ -1,1 +1,68 @@
-/* placeholder: being written */
+/*
+ * init.c - the one init routine and the settings glue. pm_init runs once,
+ * under a lock, before anything else: it loads the settings (defaults < ini
+ * file < environment), draws the process secret, and installs the fork
+ * handlers. It allocates nothing; arenas come with the first allocation.
+ */
+#include "heap.h"
+
+#include <errno.h>
+
+uint64_t _pm_secret;
+int _pm_initialized;
+int _pm_check_level;
+pthread_mutex_t _pm_init_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t init_owner;
+static int init_running;
+
+/* pm_mallopt asks here whether a change can still take effect. */
+static int options_busy(int id, size_t value)
+{
+    (void)value;
+    bool allocated = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE) > 0;
+    /* Why: blocks already handed out have no canary, fill or perturb bytes;
+     * switching now would make the checks report them as corrupt. */
+    if ((id == PM_OPT_check || id == PM_OPT_perturb) && allocated)
+        return 1;
+    return 0;
+}
+
+void _pm_init_slow(void)
+{
+    if (__atomic_load_n(&init_running, __ATOMIC_ACQUIRE) &&
+        pthread_equal(init_owner, pthread_self()))
+        return; /* re-entered from inside init (a preloaded libc call) */
+    pthread_mutex_lock(&_pm_init_lock);
+    if (__atomic_load_n(&_pm_initialized, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_unlock(&_pm_init_lock);
+        return;
+    }
+    init_owner = pthread_self();
+    __atomic_store_n(&init_running, 1, __ATOMIC_RELEASE);
+    int saved = errno;
+    _pm_os_random(&_pm_secret, sizeof _pm_secret);
+    _pm_secret |= 1;
+    _pm_options_busy_hook = options_busy;
+    _pm_options_load();
+    _pm_check_level = (int)PM_OPT(check);
+    _pm_fork_install();
+    errno = saved;
+    __atomic_store_n(&_pm_initialized, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&init_running, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&_pm_init_lock);
+}
+
+int pm_init(void)
+{
+    pm_ensure_init();
+    return 0;
+}
+
+int pm_mallopt(int param, int value)
+{
+    pm_ensure_init();
+    int rc = _pm_options_set(param, value);
+    if (rc == 1 && param == PM_CHECK)
+        _pm_check_level = (int)PM_OPT(check);
+    return rc;
+}

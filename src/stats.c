@@ -1,1 +1,85 @@
-/* placeholder: being written */
+/*
+ * stats.c - what the allocator holds and hands out: pm_mallinfo and
+ * pm_malloc_stats. Per-arena counters live next to each arena's lock and are
+ * read under it; the cache and mapping counters are relaxed atomics.
+ */
+#include "heap.h"
+
+/* One X-macro list of the per-arena figures pm_malloc_stats prints. */
+#define PM_ARENA_STATS(X)                                   \
+    X(heap, "heap", a->held)                                \
+    X(in_use, "in use", a->in_use)                          \
+    X(free, "free", a->free_bytes)                          \
+    X(free_chunks, "free chunks", a->nfree)                 \
+    X(top, "top", (size_t)(a->heap->end - (char *)a->top))  \
+    X(heaps, "heaps", a->nheaps)                            \
+    X(threads, "threads", (size_t)a->attached)              \
+    X(locks, "locks", (size_t)a->lock_acquired)             \
+    X(contended, "contended", (size_t)a->lock_contended)
+
+typedef struct {
+#define PM_X_FIELD(id, label, expr) size_t id;
+    PM_ARENA_STATS(PM_X_FIELD)
+#undef PM_X_FIELD
+} pm_arena_stats_t;
+
+static void arena_stats(pm_arena_t *a, pm_arena_stats_t *st)
+{
+    _pm_arena_lock(a);
+#define PM_X_READ(id, label, expr) st->id = (expr);
+    PM_ARENA_STATS(PM_X_READ)
+#undef PM_X_READ
+    _pm_arena_unlock(a);
+}
+
+static size_t peak_held;
+
+struct pm_mallinfo pm_mallinfo(void)
+{
+    pm_ensure_init();
+    struct pm_mallinfo mi = {0};
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    size_t in_use = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        pm_arena_stats_t st;
+        arena_stats(_pm_arenas[i], &st);
+        mi.arena += st.heap;
+        mi.ordblks += st.free_chunks;
+        mi.fordblks += st.free + st.top;
+        mi.keepcost += st.top;
+        in_use += st.in_use;
+    }
+    _pm_large_stats(&mi.hblks, &mi.hblkhd);
+    _pm_tcache_stats(&mi.smblks, &mi.fsmblks);
+    mi.uordblks = in_use > mi.fsmblks ? in_use - mi.fsmblks : 0;
+    mi.narenas = n;
+    size_t total = mi.arena + mi.hblkhd, seen = __atomic_load_n(&peak_held, __ATOMIC_RELAXED);
+    while (total > seen &&
+           !__atomic_compare_exchange_n(&peak_held, &seen, total, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+        ;
+    mi.usmblks = total > seen ? total : seen;
+    return mi;
+}
+
+void pm_malloc_stats(void)
+{
+    pm_ensure_init();
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    char line[512];
+    for (uint32_t i = 0; i < n; i++) {
+        pm_arena_stats_t st;
+        arena_stats(_pm_arenas[i], &st);
+        size_t at = _pm_diag_format(line, sizeof line, "pmalloc: arena %u:", i);
+#define PM_X_PRINT(id, label, expr)                                                    \
+    at += _pm_diag_format(line + at, sizeof line - at, " %s %zu", label, st.id);
+        PM_ARENA_STATS(PM_X_PRINT)
+#undef PM_X_PRINT
+        _pm_diag_fd(2, "%s", line);
+    }
+    struct pm_mallinfo mi = pm_mallinfo();
+    _pm_diag_fd(2, "pmalloc: total: arenas %zu, heap %zu, in use %zu, free %zu, top %zu, "
+                   "mmapped %zu in %zu chunks, cached %zu in %zu blocks",
+                mi.narenas, mi.arena, mi.uordblks, mi.fordblks, mi.keepcost, mi.hblkhd,
+                mi.hblks, mi.fsmblks, mi.smblks);
+}

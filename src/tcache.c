@@ -1,1 +1,310 @@
-/* placeholder: being written */
+/*
+ * tcache.c - the per-thread cache: for each small size class a bounded
+ * stack of free blocks, kept in an array (never in the freed memory, so
+ * there is no link to corrupt). Hits take no lock and no atomic RMW; misses
+ * refill and overflows flush in batches, one arena lock per batch. Blocks
+ * of another arena go to a small remote buffer and back to their owner in
+ * one batch, so a thread never reuses a line another thread writes.
+ */
+#include "heap.h"
+
+#include <string.h>
+
+__thread pm_tcache_t *_pm_tls_tc __attribute__((tls_model("initial-exec"))) = &_pm_tc_empty;
+static __thread int tls_state __attribute__((tls_model("initial-exec")));
+enum { TS_LIVE = 0, TS_CREATING = 1, TS_DEAD = 2 };
+
+pm_tcache_t _pm_tc_empty;
+
+/* Rank 3: the list of live caches, for statistics and fork. */
+static pthread_mutex_t tc_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static pm_tcache_t *tc_list;
+static pthread_key_t tc_key;
+static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
+
+#define PM_TC_CLASS_BYTES (64 * PM_KIB) /* bytes one class may park */
+
+static void tcache_destroy(void *arg);
+
+static void key_create(void)
+{
+    pthread_key_create(&tc_key, tcache_destroy);
+}
+
+static unsigned tcache_nclass(void)
+{
+    if (PM_OPT(tcache_count) == 0 || PM_OPT(tcache_max) == 0 || _pm_check_level >= 2)
+        return 0;
+    unsigned k = size_class_ceil(request2size(PM_OPT(tcache_max)));
+    return k + 1 > PM_NCLASS_TC ? PM_NCLASS_TC : k + 1;
+}
+
+static uint32_t class_cap(unsigned k)
+{
+    if (k < 2)
+        return 0;
+    size_t cap = PM_TC_CLASS_BYTES / class_size(k), count = PM_OPT(tcache_count);
+    if (cap > count)
+        cap = count;
+    return cap ? (uint32_t)cap : 1;
+}
+
+pm_tcache_t *_pm_tcache_create(void)
+{
+    if (tls_state != TS_LIVE)
+        return NULL;
+    /* Why a state: pthread_setspecific may itself allocate (under a
+     * preload), and that call must not start a second cache. */
+    tls_state = TS_CREATING;
+    pthread_once(&tc_key_once, key_create);
+    unsigned nclass = tcache_nclass();
+    size_t slots = 0;
+    for (unsigned k = 0; k < nclass; k++)
+        slots += class_cap(k);
+    size_t bytes = sizeof(pm_tcache_t) + slots * sizeof(void *);
+    pm_tcache_t tmp = {.real = true};
+    pm_tcache_t *prev = _pm_tls_tc;
+    tmp.arena = _pm_arena_pick_for_thread();
+    _pm_tls_tc = &tmp; /* so that _pm_arena_get_locked uses the picked arena */
+    pm_tcache_t *tc = NULL;
+    if (tmp.arena) {
+        pm_chunk_t *c = NULL;
+        int how;
+        pm_arena_t *a = _pm_arena_get_locked();
+        if (a) {
+            c = _pm_bins_alloc(a, request2size(bytes), &how);
+            if (!c)
+                c = _pm_bins_alloc_newheap(a, request2size(bytes), &how);
+            _pm_arena_unlock(a);
+        }
+        if (c)
+            tc = chunk2mem(c);
+    }
+    if (!tc) {
+        _pm_arena_detach(tmp.arena);
+        _pm_tls_tc = prev;
+        tls_state = TS_LIVE;
+        return NULL;
+    }
+    memset(tc, 0, sizeof *tc);
+    tc->real = true;
+    tc->arena = tmp.arena;
+    tc->nclass = nclass;
+    void **store = tc->slot_store;
+    for (unsigned k = 0; k < nclass; k++) {
+        tc->bins[k].cap = class_cap(k);
+        tc->bins[k].slots = store;
+        store += tc->bins[k].cap;
+    }
+    if (nclass > 0 && _pm_check_level == 0 && PM_OPT(perturb) == 0) {
+        /* The inline paths serve classes up to 1 KiB; bigger ones and the
+         * checking levels take the out-of-line path. */
+        size_t maxc = class_size(nclass - 1);
+        tc->fast_csize = maxc < PM_SMALL_MAX ? maxc : PM_SMALL_MAX;
+        size_t maxreq = tc->fast_csize - PM_OVERHEAD;
+        tc->fast_max = PM_OPT(tcache_max) < maxreq ? PM_OPT(tcache_max) : maxreq;
+    }
+    pthread_mutex_lock(&tc_list_lock);
+    tc->next = tc_list;
+    if (tc_list)
+        tc_list->prevp = &tc->next;
+    tc->prevp = &tc_list;
+    tc_list = tc;
+    pthread_mutex_unlock(&tc_list_lock);
+    _pm_tls_tc = tc;
+    pthread_setspecific(tc_key, tc);
+    tls_state = TS_LIVE;
+    return tc;
+}
+
+static void tcache_destroy(void *arg)
+{
+    pm_tcache_t *tc = arg;
+    _pm_tcache_flush_all(tc);
+    pthread_mutex_lock(&tc_list_lock);
+    *tc->prevp = tc->next;
+    if (tc->next)
+        tc->next->prevp = tc->prevp;
+    pthread_mutex_unlock(&tc_list_lock);
+    pm_arena_t *home = tc->arena;
+    _pm_tls_tc = &_pm_tc_empty;
+    tls_state = TS_DEAD;
+    pm_chunk_t *c = mem2chunk(tc);
+    pm_arena_t *a = heap_of(c)->arena;
+    _pm_arena_lock(a);
+    _pm_bins_free(a, c, "pm_free");
+    _pm_arena_unlock_trim(a);
+    /* Why detach last: the arena is now free for the next new thread. */
+    _pm_arena_detach(home);
+}
+
+void _pm_free_batch(void **ptrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!ptrs[i])
+            continue;
+        pm_arena_t *a = heap_of(ptrs[i])->arena;
+        _pm_arena_lock(a);
+        for (size_t j = i; j < n; j++) {
+            if (ptrs[j] && heap_of(ptrs[j])->arena == a) {
+                _pm_bins_free(a, mem2chunk(ptrs[j]), "pm_free");
+                ptrs[j] = NULL;
+            }
+        }
+        _pm_arena_unlock_trim(a);
+    }
+}
+
+void _pm_tcache_remote_flush(pm_tcache_t *tc)
+{
+    _pm_free_batch(tc->remote, tc->nremote);
+    tc->nremote = 0;
+}
+
+void _pm_tcache_remote_push(pm_tcache_t *tc, void *p)
+{
+    if (tc->nremote == PM_REMOTE_MAX)
+        _pm_tcache_remote_flush(tc);
+    tc->remote[tc->nremote++] = p;
+}
+
+static void bin_flush(pm_tbin_t *b, uint32_t keep)
+{
+    uint32_t n = b->count;
+    if (n <= keep)
+        return;
+    /* The oldest blocks (bottom of the stack) go back; the newest stay hot. */
+    uint32_t out = n - keep;
+    _pm_free_batch(b->slots, out);
+    memmove(b->slots, b->slots + out, keep * sizeof(void *));
+    __atomic_store_n(&b->count, keep, __ATOMIC_RELAXED);
+}
+
+void _pm_tcache_flush_all(pm_tcache_t *tc)
+{
+    for (unsigned k = 0; k < tc->nclass; k++)
+        bin_flush(&tc->bins[k], 0);
+    _pm_tcache_remote_flush(tc);
+}
+
+void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize)
+{
+    unsigned k = size_class_ceil(csize);
+    pm_tbin_t *b = &tc->bins[k];
+    if (b->count) {
+        uint32_t cnt = b->count - 1;
+        void *p = b->slots[cnt];
+        pm_chunk_t *c = mem2chunk(p);
+        uint64_t h = c->head;
+        if (PM_UNLIKELY(!chunk_head_ok(c, h) || head_state(h) != PM_ST_CACHED))
+            _pm_fatal("pm_malloc", p, "corrupted chunk header (head %p of a cached block)",
+                      (void *)h);
+        __atomic_store_n(&b->count, cnt, __ATOMIC_RELAXED);
+        chunk_set_state(c, h, PM_ST_INUSE);
+        if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
+            _pm_debug_on_alloc(c, PM_FROM_CACHE);
+        return p;
+    }
+    /* Refill: one lock, up to half the class's capacity. With checks on, one
+     * block at a time, so every cached block went through the free checks. */
+    uint32_t want = (_pm_check_level >= 1 || PM_OPT(perturb)) ? 1 : (b->cap + 1) / 2;
+    size_t cs = class_size(k);
+    pm_arena_t *a = _pm_arena_get_locked();
+    if (!a)
+        return NULL;
+    pm_chunk_t *first = NULL;
+    int how = PM_FROM_TOP, h1 = PM_FROM_TOP;
+    uint32_t got = 0;
+    void *batch[512];
+    if (want > 512)
+        want = 512;
+    while (got < want) {
+        pm_chunk_t *c = _pm_bins_alloc(a, cs, &how);
+        if (!c && !first)
+            c = _pm_bins_alloc_newheap(a, cs, &how);
+        if (!c)
+            break;
+        if (!first) {
+            first = c;
+            h1 = how;
+        } else {
+            chunk_set_state(c, c->head, PM_ST_CACHED);
+            batch[got - 1] = chunk2mem(c);
+        }
+        got++;
+    }
+    _pm_arena_unlock(a);
+    if (!first) {
+        /* Why fall back: this arena is out of room; another may not be. */
+        (void)n;
+        return _pm_alloc_arena(csize, false);
+    }
+    /* Push in reverse so the next pops walk up through memory. */
+    uint32_t cnt = b->count;
+    for (uint32_t i = got - 1; i-- > 0;)
+        b->slots[cnt++] = batch[i];
+    __atomic_store_n(&b->count, cnt, __ATOMIC_RELAXED);
+    if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
+        _pm_debug_on_alloc(first, h1);
+    return chunk2mem(first);
+}
+
+bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t h)
+{
+    if (!tc->real || tc->nclass == 0)
+        return false;
+    if (heap_of(c)->arena != tc->arena) {
+        /* Another arena's block: back to its owner in a batch. */
+        chunk_set_state(c, h, PM_ST_CACHED);
+        _pm_tcache_remote_push(tc, chunk2mem(c));
+        return true;
+    }
+    unsigned k = size_class_floor(head_size(h));
+    if (k >= tc->nclass)
+        return false;
+    pm_tbin_t *b = &tc->bins[k];
+    /* Mark it cached first: the flush may free its neighbour and rewrite its
+     * PREV_INUSE bit, which a stale copy of the head would undo. */
+    chunk_set_state(c, h, PM_ST_CACHED);
+    if (b->count >= b->cap)
+        bin_flush(b, b->cap / 2);
+    b->slots[b->count] = chunk2mem(c);
+    __atomic_store_n(&b->count, b->count + 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+void _pm_tcache_stats(size_t *blocks, size_t *bytes)
+{
+    size_t nb = 0, by = 0;
+    pthread_mutex_lock(&tc_list_lock);
+    for (pm_tcache_t *tc = tc_list; tc; tc = tc->next) {
+        for (unsigned k = 0; k < tc->nclass; k++) {
+            size_t c = __atomic_load_n(&tc->bins[k].count, __ATOMIC_RELAXED);
+            nb += c;
+            by += c * class_size(k);
+        }
+    }
+    pthread_mutex_unlock(&tc_list_lock);
+    *blocks = nb;
+    *bytes = by;
+}
+
+void _pm_tcache_fork_lock(void)
+{
+    pthread_mutex_lock(&tc_list_lock);
+}
+
+void _pm_tcache_fork_unlock(bool child)
+{
+    if (child) {
+        /* Only this thread lives on in the child; the others' caches are
+         * gone with them (their blocks stay allocated, as in glibc). */
+        pm_tcache_t *me = _pm_tls_tc;
+        tc_list = me->real ? me : NULL;
+        if (me->real) {
+            me->next = NULL;
+            me->prevp = &tc_list;
+        }
+    }
+    pthread_mutex_unlock(&tc_list_lock);
+}
