@@ -27,6 +27,14 @@ void _pm_heap_register(pm_heap_t *h)
                       (uint64_t)1 << ((a >> PM_HEAP_SHIFT) & 63), __ATOMIC_RELEASE);
 }
 
+void _pm_heap_unmap(pm_heap_t *h)
+{
+    uintptr_t a = (uintptr_t)h;
+    __atomic_fetch_and(&_pm_heap_map[a >> (PM_HEAP_SHIFT + 6)],
+                       ~((uint64_t)1 << ((a >> PM_HEAP_SHIFT) & 63)), __ATOMIC_RELEASE);
+    _pm_os_unmap(h, PM_HEAP_SIZE);
+}
+
 static size_t arena_cap(void)
 {
     size_t cap = PM_OPT(arena_max);

@@ -244,6 +244,18 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
     chunk_set(c, s, PM_ST_FREE, h & PM_PREV_INUSE);
     n->prev_size = s;
     n->head = chunk_make_head(n, head_size(nh), head_state(nh), 0);
+    if (PM_UNLIKELY((char *)c == hp->first && head_state(nh) == PM_ST_FENCE &&
+                    (char *)n + head_size(nh) == hp->end && hp != a->heap && !a->release)) {
+        /* An old heap with nothing left in it goes back to the OS whole. */
+        pm_heap_t **pp = &a->heap;
+        while (*pp != hp)
+            pp = &(*pp)->prev;
+        *pp = hp->prev;
+        a->held -= (size_t)(hp->end - (char *)hp);
+        a->nheaps--;
+        a->release = hp;
+        return;
+    }
     _pm_bins_insert(a, c, s);
 }
 
@@ -319,11 +331,33 @@ void _pm_bins_shrink(pm_arena_t *a, pm_chunk_t *c, size_t csize)
 
 pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how)
 {
-    _pm_arena_unlock(a);
-    pm_heap_t *nh = _pm_heap_new(a, heap_first_offset(sizeof(pm_heap_t)));
-    _pm_arena_lock(a);
-    if (!nh)
-        return NULL;
+    if (csize > PM_HEAP_SIZE - 2 * _pm_os_page_size())
+        return NULL; /* no heap holds it; the caller goes on to mmap */
+    pm_heap_t *nh = a->spare;
+    a->spare = NULL;
+    if (!nh) {
+        pm_heap_t *seen = a->heap;
+        /* Unlock, then map. */
+        _pm_arena_unlock(a);
+        nh = _pm_heap_new(a, heap_first_offset(sizeof(pm_heap_t)));
+        _pm_arena_lock(a);
+        if (!nh)
+            return NULL;
+        if (a->heap != seen) {
+            /* Another thread added a heap meanwhile: use it, keep ours. */
+            pm_chunk_t *c = _pm_bins_alloc(a, csize, how);
+            if (c) {
+                if (!a->spare) {
+                    a->spare = nh;
+                } else {
+                    _pm_arena_unlock(a);
+                    _pm_heap_unmap(nh);
+                    _pm_arena_lock(a);
+                }
+                return c;
+            }
+        }
+    }
     /* Retire the old top: what is left becomes a free chunk, closed by a
      * fence so that nothing walks past the heap's end. */
     wait_purge(a);

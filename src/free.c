@@ -206,7 +206,7 @@ void _pm_free_slow(void *p)
     if (_pm_check_level >= 2) {
         _pm_check_arena(a, 2);
         quarantine_push(a, c);
-        _pm_arena_unlock(a);
+        _pm_arena_unlock_trim(a);
         return;
     }
     _pm_bins_free(a, c, "pm_free");

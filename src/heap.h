@@ -118,7 +118,7 @@ PM_INLINE size_t request2size(size_t n)
  * up to PM_TCACHE_MAX_LIMIT, the arena bins all of them up to a heap.      */
 #define PM_SMALL_MAX   1024
 #define PM_NCLASS_TC   89  /* classes 0..88; 88 is 64 KiB                  */
-#define PM_NBINS       130 /* arena bins 0..129; 129 is 64 MiB              */
+#define PM_NBINS       129 /* arena bins 0..128; 128 is 64 MiB              */
 
 PM_INLINE unsigned size_class_ceil(size_t csize)
 {
@@ -194,6 +194,8 @@ typedef struct pm_arena {
     size_t free_bytes;      /* bytes in bins                              */
     size_t nfree;           /* chunks in bins                             */
     size_t nheaps;
+    pm_heap_t *spare;       /* a mapped heap not in use yet                */
+    pm_heap_t *release;     /* an emptied heap to unmap after unlocking    */
     uint64_t binmap[(PM_NBINS + 63) / 64];
     pm_chunk_t *bins[PM_NBINS];
     /* level-2 quarantine: a FIFO of recently freed blocks */
@@ -256,6 +258,8 @@ void _pm_fork_install(void);
 /* Make a new heap for a (lock not held); NULL on ENOMEM. */
 pm_heap_t *_pm_heap_new(pm_arena_t *a, size_t hdr);
 void _pm_heap_register(pm_heap_t *h);
+/* Unregister and unmap a heap that holds nothing (lock not held). */
+void _pm_heap_unmap(pm_heap_t *h);
 
 /* bins.c (arena lock held) */
 typedef struct pm_purge {

@@ -15,11 +15,15 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
     size_t top = (size_t)(a->heap->end - (char *)a->top);
     if (PM_UNLIKELY(top > PM_OPT(trim_threshold) + PM_MIN_CHUNK))
         purge = _pm_bins_plan_trim(a, PM_OPT(top_pad), &pp);
+    pm_heap_t *gone = a->release;
+    a->release = NULL;
     _pm_arena_unlock(a);
     if (purge) {
         _pm_os_purge(pp.addr, pp.len);
         _pm_purge_done(&pp);
     }
+    if (gone)
+        _pm_heap_unmap(gone);
 }
 
 int _pm_trim_arena(pm_arena_t *a, size_t pad)
@@ -69,7 +73,7 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
         _pm_arena_lock(a);
         for (size_t i = 0; i < nheld; i++)
             _pm_bins_free(a, held[i], "pm_malloc_trim");
-        _pm_arena_unlock(a);
+        _pm_arena_unlock_trim(a);
     }
     return released;
 }

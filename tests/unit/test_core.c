@@ -1,0 +1,297 @@
+/*
+ * test_core.c - unit tests of the core's internals: size classes, header
+ * checksums, bins and coalescing, the top chunk, the mapping registry, the
+ * thread cache and the diagnostics formatter. The validator runs after
+ * every step.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "heap.h"
+
+static void assert_arena_valid(pm_arena_t *a)
+{
+    _pm_arena_lock(a);
+    int rc = _pm_check_arena(a, 1);
+    _pm_arena_unlock(a);
+    assert_int_equal(rc, 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    assert_int_equal(pm_init(), 0);
+    return 0;
+}
+
+static void test_size_classes(void **state)
+{
+    (void)state;
+    for (size_t s = PM_MIN_CHUNK; s <= PM_HEAP_SIZE; s += (s < 4096 ? 16 : s / 7 + 16)) {
+        size_t cs = s & ~(size_t)15;
+        unsigned k = size_class_ceil(cs), f = size_class_floor(cs);
+        assert_true(class_size(k) >= cs);
+        assert_true(k == 0 || class_size(k - 1) < cs);
+        assert_true(class_size(f) <= cs);
+        assert_true(class_size(f + 1) > cs);
+    }
+    for (unsigned k = 2; k < PM_NBINS - 1; k++) {
+        assert_true(class_size(k) < class_size(k + 1));
+        assert_int_equal(size_class_ceil(class_size(k)), k);
+    }
+    assert_int_equal(class_size(PM_NCLASS_TC - 1), PM_TCACHE_MAX_LIMIT);
+    assert_int_equal(class_size(PM_NBINS - 1), PM_HEAP_SIZE);
+    assert_int_equal(request2size(0), PM_MIN_CHUNK);
+    assert_int_equal(request2size(24), 32);
+    assert_int_equal(request2size(25), 48);
+}
+
+static void test_checksum_catches_every_bit(void **state)
+{
+    (void)state;
+    static _Alignas(16) char buf[64];
+    pm_chunk_t *c = (pm_chunk_t *)buf;
+    uint64_t h = chunk_make_head(c, 4096, PM_ST_INUSE, PM_PREV_INUSE);
+    assert_true(chunk_head_ok(c, h));
+    assert_int_equal(head_size(h), 4096);
+    assert_int_equal(head_state(h), PM_ST_INUSE);
+    int caught = 0;
+    for (int b = 0; b < 64; b++)
+        caught += !chunk_head_ok(c, h ^ ((uint64_t)1 << b));
+    assert_int_equal(caught, 64);
+    /* The same head at another address does not verify. */
+    assert_false(chunk_head_ok((char *)c + 16, h));
+    assert_false(chunk_head_ok(c, 0x4141414141414141ull));
+}
+
+static void test_bins_split_and_coalesce(void **state)
+{
+    (void)state;
+    pm_arena_t *a = _pm_arena_create();
+    if (!a)
+        skip(); /* the arena cap is already reached in this process */
+    int how;
+    pm_chunk_t *c[8];
+    _pm_arena_lock(a);
+    size_t nfree0 = a->nfree, inuse0 = a->in_use;
+    for (int i = 0; i < 8; i++) {
+        c[i] = _pm_bins_alloc(a, 64 + 16 * (size_t)i, &how);
+        assert_non_null(c[i]);
+        assert_int_equal(head_size(c[i]->head), 64 + 16 * (size_t)i);
+        assert_int_equal(head_state(c[i]->head), PM_ST_INUSE);
+    }
+    _pm_arena_unlock(a);
+    assert_arena_valid(a);
+    _pm_arena_lock(a);
+    /* 1 and 3 free: two free chunks; then 2 joins them into one. */
+    _pm_bins_free(a, c[1], "test");
+    _pm_bins_free(a, c[3], "test");
+    assert_int_equal(a->nfree, nfree0 + 2);
+    _pm_bins_free(a, c[2], "test");
+    assert_int_equal(a->nfree, nfree0 + 1);
+    assert_int_equal(head_size(c[1]->head), 80 + 96 + 112);
+    _pm_arena_unlock(a);
+    assert_arena_valid(a);
+    _pm_arena_lock(a);
+    /* A request that fits the joined chunk is split from it. */
+    pm_chunk_t *d = _pm_bins_alloc(a, 96, &how);
+    assert_ptr_equal(d, c[1]);
+    assert_int_equal(how, PM_FROM_BIN);
+    assert_int_equal(a->nfree, nfree0 + 1);
+    _pm_bins_free(a, d, "test");
+    /* The last chunk merges into top. */
+    pm_chunk_t *top = a->top;
+    _pm_bins_free(a, c[7], "test");
+    assert_ptr_equal(a->top, c[7]);
+    assert_true((char *)top > (char *)a->top);
+    for (int i = 0; i < 7; i++)
+        if (i < 1 || i > 3)
+            _pm_bins_free(a, c[i], "test");
+    assert_int_equal(a->in_use, inuse0);
+    assert_int_equal(a->nfree, nfree0);
+    _pm_arena_unlock(a);
+    assert_arena_valid(a);
+}
+
+/* A new arena, locked, so that chunks come off its top side by side. */
+static pm_arena_t *fresh_arena_locked(void)
+{
+    pm_arena_t *a = _pm_arena_create();
+    if (a)
+        _pm_arena_lock(a);
+    return a;
+}
+
+static void test_grow_and_shrink_in_place(void **state)
+{
+    (void)state;
+    pm_arena_t *a = fresh_arena_locked();
+    if (!a)
+        skip();
+    int how;
+    pm_chunk_t *x = _pm_bins_alloc(a, 256, &how);
+    pm_chunk_t *y = _pm_bins_alloc(a, 256, &how);
+    pm_chunk_t *z = _pm_bins_alloc(a, 256, &how);
+    _pm_bins_free(a, y, "test");
+    assert_true(_pm_bins_grow_inplace(a, x, 400));
+    assert_int_equal(head_size(x->head), 400);
+    assert_false(_pm_bins_grow_inplace(a, x, 4096)); /* z is in the way */
+    _pm_bins_shrink(a, x, 128);
+    assert_int_equal(head_size(x->head), 128);
+    _pm_arena_unlock(a);
+    assert_arena_valid(a);
+    _pm_arena_lock(a);
+    _pm_bins_free(a, x, "test");
+    _pm_bins_free(a, z, "test");
+    _pm_arena_unlock(a);
+    assert_arena_valid(a);
+}
+
+static void test_trim_gives_pages_back(void **state)
+{
+    (void)state;
+    pm_arena_t *a = fresh_arena_locked();
+    if (!a)
+        skip();
+    int how;
+    pm_chunk_t *big = _pm_bins_alloc(a, 8 * PM_MIB, &how);
+    assert_non_null(big);
+    size_t held = a->held;
+    _pm_bins_free(a, big, "test");
+    pm_purge_t pp;
+    assert_true(_pm_bins_plan_trim(a, 0, &pp));
+    assert_true(a->held < held - 7 * PM_MIB);
+    assert_true(pp.len >= 7 * PM_MIB);
+    _pm_arena_unlock(a);
+    _pm_os_purge(pp.addr, pp.len);
+    _pm_purge_done(&pp);
+    assert_arena_valid(a);
+}
+
+static void test_large_registry(void **state)
+{
+    (void)state;
+    bool ok;
+    void *p = _pm_large_alloc(300 * PM_KIB, 0, &ok);
+    assert_non_null(p);
+    size_t len;
+    bool tomb;
+    assert_true(_pm_large_lookup(mem2chunk(p), &len, &tomb));
+    assert_true(len >= 300 * PM_KIB + PM_HDR);
+    void *q = _pm_large_alloc(100 * PM_KIB, 64 * PM_KIB, &ok);
+    assert_non_null(q);
+    assert_int_equal((uintptr_t)q % (64 * PM_KIB), 0);
+    assert_int_equal(_pm_large_check(), 0);
+    _pm_large_free(mem2chunk(p), "test", p);
+    assert_false(_pm_large_lookup(mem2chunk(p), &len, &tomb));
+    assert_true(tomb); /* remembered as freed: a second free is a double free */
+    _pm_large_free(mem2chunk(q), "test", q);
+    assert_int_equal(_pm_large_check(), 0);
+}
+
+static void test_tcache_keeps_and_flushes(void **state)
+{
+    (void)state;
+    void *p = pm_malloc(40);
+    assert_non_null(p);
+    pm_tcache_t *tc = _pm_tls_tc;
+    assert_true(tc->real);
+    unsigned k = (unsigned)(head_size(mem2chunk(p)->head) >> 4);
+    uint32_t before = tc->bins[k].count;
+    pm_free(p);
+    assert_int_equal(tc->bins[k].count, before + 1);
+    assert_int_equal(head_state(mem2chunk(p)->head), PM_ST_CACHED);
+    assert_ptr_equal(pm_malloc(40), p); /* LIFO: the same block comes back */
+    pm_free(p);
+    pm_malloc_trim(0);
+    assert_int_equal(tc->bins[k].count, 0);
+    assert_int_equal(pm_check_heap(), 0);
+}
+
+static void test_diag_format(void **state)
+{
+    (void)state;
+    char buf[128];
+    size_t n = _pm_diag_format(buf, sizeof buf, "%s=%zu %d %x %p %c%%", "k", (size_t)123456789,
+                               -42, 255u, (void *)0x1234, 'z');
+    assert_string_equal(buf, "k=123456789 -42 ff 0x1234 z%");
+    assert_int_equal(n, strlen(buf));
+    n = _pm_diag_format(buf, 8, "%s", "truncated text");
+    assert_string_equal(buf, "truncat");
+    assert_int_equal(n, 7);
+}
+
+static void test_os_read_file(void **state)
+{
+    (void)state;
+    char buf[16];
+    assert_int_equal(_pm_os_read_file("/nonexistent/pmalloc", buf, sizeof buf), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_int_equal(_pm_os_read_file("/", buf, sizeof buf), -1);
+    assert_int_equal(errno, EISDIR);
+    char path[] = "/tmp/pm_unit_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "0123456789abcdefghij", 20), 20);
+    close(fd);
+    assert_int_equal(_pm_os_read_file(path, buf, sizeof buf), -2);
+    assert_int_equal(errno, EFBIG);
+    char big[64];
+    assert_int_equal(_pm_os_read_file(path, big, sizeof big), 20);
+    assert_string_equal(big, "0123456789abcdefghij");
+    unlink(path);
+}
+
+/* A damaged free-list link must abort, not be followed. */
+static void test_corrupt_link_aborts(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        pm_arena_t *a = _pm_arena_get_locked();
+        int how;
+        pm_chunk_t *x = _pm_bins_alloc(a, 512, &how);
+        pm_chunk_t *g = _pm_bins_alloc(a, 64, &how); /* keeps x off the top */
+        (void)g;
+        _pm_bins_free(a, x, "test");
+        x->fd = (pm_chunk_t *)0x4141414141414141ull;
+        _pm_bins_alloc(a, 512, &how);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGABRT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_size_classes),
+        cmocka_unit_test(test_checksum_catches_every_bit),
+        cmocka_unit_test(test_bins_split_and_coalesce),
+        cmocka_unit_test(test_grow_and_shrink_in_place),
+        cmocka_unit_test(test_trim_gives_pages_back),
+        cmocka_unit_test(test_large_registry),
+        cmocka_unit_test(test_tcache_keeps_and_flushes),
+        cmocka_unit_test(test_diag_format),
+        cmocka_unit_test(test_os_read_file),
+        cmocka_unit_test(test_corrupt_link_aborts),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
