@@ -28,6 +28,7 @@ extern "C" {
 #define PM_TCACHE_MAX      (-102) /* largest request served by the thread cache    */
 #define PM_ON_BAD_CONFIG   (-103) /* 0 warn, 1 quiet, 2 abort                       */
 #define PM_PRINT_CONFIG    (-104) /* 1: print the settings in force at init         */
+#define PM_THP             (-105) /* 1: huge pages for direct mappings >= 2 MiB     */
 
 /* pm_config_dump() formats. */
 #define PM_DUMP_TEXT 0

@@ -42,7 +42,7 @@ void *_pm_alloc_arena(size_t csize, bool zero)
                 _pm_debug_on_alloc(c, how);
             void *p = chunk2mem(c);
             if (zero && how != PM_FROM_FRESH)
-                memset(p, 0, _pm_usable(c, c->head));
+                memset(p, 0, _pm_usable(c, chunk_head(c)));
             return p;
         }
         _pm_arena_unlock(a);
@@ -93,11 +93,11 @@ void *pm_malloc(size_t n)
         uint32_t cnt = b->count;
         if (PM_LIKELY(cnt != 0)) {
             void *p = b->slots[cnt - 1];
-            pm_chunk_t *c = mem2chunk(p);
-            uint64_t h = c->head;
-            if (PM_LIKELY(chunk_head_ok(c, h) && head_state(h) == PM_ST_CACHED)) {
+            /* The key is intact unless someone wrote to the block after
+             * freeing it; the slow path says so. */
+            if (PM_LIKELY(*mem_word0(p) == tc_key(p))) {
+                *mem_word0(p) = 0;
                 __atomic_store_n(&b->count, cnt - 1, __ATOMIC_RELAXED);
-                c->head = chunk_make_head(c, head_size(h), PM_ST_INUSE, h & PM_PREV_INUSE);
                 return p;
             }
         }
@@ -167,7 +167,7 @@ static void *memalign_impl(size_t align, size_t n)
             nc = chunk_at(nc, align);
             lead += align;
         }
-        uint64_t h = c->head;
+        uint64_t h = chunk_head(c);
         size_t s = head_size(h);
         chunk_set(c, lead, PM_ST_INUSE, h & PM_PREV_INUSE);
         chunk_set(nc, s - lead, PM_ST_INUSE, PM_PREV_INUSE);
@@ -175,7 +175,7 @@ static void *memalign_impl(size_t align, size_t n)
         c = nc;
     }
     _pm_bins_shrink(a, c, csize);
-    _pm_arena_unlock(a);
+    _pm_arena_unlock_trim(a);
     if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
         _pm_debug_on_alloc(c, how == PM_FROM_FRESH ? PM_FROM_FRESH : PM_FROM_TOP);
     return chunk2mem(c);

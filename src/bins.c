@@ -79,7 +79,7 @@ void _pm_bins_unlink(pm_arena_t *a, pm_chunk_t *c, size_t size, const char *call
 /* Check a header we are about to follow; abort naming call if damaged. */
 static uint64_t head_checked(pm_chunk_t *c, const char *call, const void *about)
 {
-    uint64_t h = c->head;
+    uint64_t h = chunk_head(c);
     if (PM_UNLIKELY(!chunk_head_ok(c, h) || head_size(h) < PM_MIN_CHUNK ||
                     head_size(h) > PM_HEAP_SIZE))
         _pm_fatal(call, about, "corrupted chunk header (head %p at %p)", (void *)h, (void *)c);
@@ -110,8 +110,8 @@ static pm_chunk_t *chunk_split(pm_arena_t *a, pm_chunk_t *c, size_t s, size_t si
         s = size;
     } else {
         pm_chunk_t *n = chunk_at(c, s);
-        uint64_t nh = n->head;
-        n->head = chunk_make_head(n, head_size(nh), head_state(nh), PM_PREV_INUSE);
+        uint64_t nh = chunk_head(n);
+        chunk_head_store(n, chunk_make_head(n, head_size(nh), head_state(nh), PM_PREV_INUSE));
     }
     chunk_set(c, s, PM_ST_INUSE, PM_PREV_INUSE);
     a->in_use += s;
@@ -200,7 +200,10 @@ pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how)
 
 void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
 {
-    uint64_t h = c->head;
+    /* No stale cache key may outlive the block: a chunk carved here later
+     * would read as already freed. */
+    *mem_word0(chunk2mem(c)) = 0;
+    uint64_t h = chunk_head(c);
     size_t s = head_size(h);
     pm_heap_t *hp = heap_of(c);
     void *mem = chunk2mem(c);
@@ -222,13 +225,13 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
             _pm_fatal(call, mem, "corrupted boundary tag (previous chunk %p is not free)",
                       (void *)p);
         _pm_bins_unlink(a, p, ps, call);
-        c->head = 0; /* scrub: a later free of this address must not look valid */
+        chunk_head_store(c, 0); /* scrub: a later free of this address must not look valid */
         c = p;
         s += ps;
         h = ph;
     }
     if (head_state(nh) == PM_ST_TOP) {
-        n->head = 0;
+        chunk_head_store(n, 0);
         a->top = c;
         chunk_set(c, top_size(a), PM_ST_TOP, h & PM_PREV_INUSE);
         return;
@@ -236,14 +239,14 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
     if (head_state(nh) == PM_ST_FREE) {
         size_t ns = head_size(nh);
         _pm_bins_unlink(a, n, ns, call);
-        n->head = 0;
+        chunk_head_store(n, 0);
         s += ns;
         n = chunk_at(c, s);
         nh = head_checked(n, call, mem);
     }
     chunk_set(c, s, PM_ST_FREE, h & PM_PREV_INUSE);
     n->prev_size = s;
-    n->head = chunk_make_head(n, head_size(nh), head_state(nh), 0);
+    chunk_head_store(n, chunk_make_head(n, head_size(nh), head_state(nh), 0));
     if (PM_UNLIKELY((char *)c == hp->first && head_state(nh) == PM_ST_FENCE &&
                     (char *)n + head_size(nh) == hp->end && hp != a->heap && !a->release)) {
         /* An old heap with nothing left in it goes back to the OS whole. */
@@ -255,6 +258,27 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
         a->nheaps--;
         a->release = hp;
         return;
+    }
+    if (PM_UNLIKELY(head_state(nh) == PM_ST_FENCE && hp != a->heap &&
+                    s > PM_OPT(trim_threshold) + PM_MIN_CHUNK && !a->tail.len)) {
+        /* The free tail of an old heap: shrink the heap past it, as top
+         * trimming does for the current one. */
+        size_t page = _pm_os_page_size();
+        uintptr_t cut = (uintptr_t)c + 2 * PM_MIN_CHUNK + PM_OPT(top_pad);
+        cut = (cut + page - 1) & ~(uintptr_t)(page - 1);
+        if (cut + page < (uintptr_t)hp->end) {
+            pm_chunk_t *fence = (pm_chunk_t *)(cut - PM_MIN_CHUNK);
+            size_t ns = (size_t)((char *)fence - (char *)c);
+            a->tail.addr = (void *)cut;
+            a->tail.len = (size_t)(hp->end - (char *)cut);
+            a->tail.heap = hp;
+            a->held -= a->tail.len;
+            hp->end = (char *)cut;
+            chunk_set(c, ns, PM_ST_FREE, h & PM_PREV_INUSE);
+            fence->prev_size = ns;
+            chunk_set(fence, PM_MIN_CHUNK, PM_ST_FENCE, 0);
+            s = ns;
+        }
     }
     _pm_bins_insert(a, c, s);
 }
@@ -288,7 +312,7 @@ void _pm_purge_done(pm_purge_t *pp)
 
 bool _pm_bins_grow_inplace(pm_arena_t *a, pm_chunk_t *c, size_t csize)
 {
-    uint64_t h = c->head;
+    uint64_t h = chunk_head(c);
     size_t s = head_size(h);
     pm_chunk_t *n = chunk_at(c, s);
     uint64_t nh = head_checked(n, "pm_realloc", chunk2mem(c));
@@ -301,7 +325,7 @@ bool _pm_bins_grow_inplace(pm_arena_t *a, pm_chunk_t *c, size_t csize)
         chunk_set(nt, top_size(a), PM_ST_TOP, PM_PREV_INUSE);
         if ((char *)nt + PM_HDR > a->heap->zero_from)
             a->heap->zero_from = (char *)nt + PM_HDR;
-        n->head = 0;
+        chunk_head_store(n, 0);
         chunk_set(c, csize, PM_ST_INUSE, h & PM_PREV_INUSE);
         a->in_use += csize - s;
         return true;
@@ -310,16 +334,16 @@ bool _pm_bins_grow_inplace(pm_arena_t *a, pm_chunk_t *c, size_t csize)
         return false;
     size_t ns = head_size(nh);
     _pm_bins_unlink(a, n, ns, "pm_realloc");
-    n->head = 0;
+    chunk_head_store(n, 0);
     a->in_use -= s; /* chunk_split adds the whole result back */
     chunk_split(a, c, s + ns, csize);
-    c->head = chunk_make_head(c, head_size(c->head), PM_ST_INUSE, h & PM_PREV_INUSE);
+    chunk_head_store(c, chunk_make_head(c, head_size(chunk_head(c)), PM_ST_INUSE, h & PM_PREV_INUSE));
     return true;
 }
 
 void _pm_bins_shrink(pm_arena_t *a, pm_chunk_t *c, size_t csize)
 {
-    uint64_t h = c->head;
+    uint64_t h = chunk_head(c);
     size_t s = head_size(h);
     if (s - csize < PM_MIN_CHUNK)
         return;

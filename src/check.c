@@ -31,7 +31,7 @@ int _pm_check_arena(pm_arena_t *a, int mode)
         size_t prev_size = 0;
         while (x < h->end) {
             pm_chunk_t *c = (pm_chunk_t *)x;
-            uint64_t hd = c->head;
+            uint64_t hd = chunk_head(c);
             size_t s = head_size(hd);
             unsigned st = head_state(hd);
             if (!chunk_head_ok(c, hd) || s < PM_MIN_CHUNK || x + s > h->end) {
@@ -78,7 +78,7 @@ int _pm_check_arena(pm_arena_t *a, int mode)
                 BAD("bin %u: more entries than free chunks (a cycle?)", k);
                 break;
             }
-            uint64_t hd = c->head;
+            uint64_t hd = chunk_head(c);
             if (!chunk_head_ok(c, hd) || head_state(hd) != PM_ST_FREE ||
                 size_class_ceil(head_size(hd)) != k) {
                 if (!(k == PM_NBINS - 1 && chunk_head_ok(c, hd) && head_state(hd) == PM_ST_FREE))
@@ -126,8 +126,10 @@ int pm_check_heap(void)
     for (unsigned k = 0; tc->real && k < tc->nclass; k++)
         for (uint32_t j = 0; j < tc->bins[k].count; j++) {
             pm_chunk_t *c = mem2chunk(tc->bins[k].slots[j]);
-            if (!chunk_head_ok(c, c->head) || head_state(c->head) != PM_ST_CACHED ||
-                size_class_floor(head_size(c->head)) < k) {
+            uint64_t hd = chunk_head(c);
+            if (!chunk_head_ok(c, hd) || head_state(hd) != PM_ST_INUSE ||
+                size_class_floor(head_size(hd)) < k ||
+                *mem_word0(chunk2mem(c)) != tc_key(chunk2mem(c))) {
                 _pm_diag("pm_check_heap: thread cache class %u: %p is not a cached block", k,
                          chunk2mem(c));
                 rc = -1;

@@ -41,18 +41,18 @@ void _pm_debug_fill_free(pm_chunk_t *c)
     /* A chunk entering a bin: its links take the first 16 bytes. */
     char *from;
     size_t len;
-    fill_region(c, head_size(c->head) - PM_OVERHEAD - 8, 16, &from, &len);
+    fill_region(c, head_size(chunk_head(c)) - PM_OVERHEAD - 8, 16, &from, &len);
     memset(from, free_byte(), len);
 }
 
 void _pm_debug_on_alloc(pm_chunk_t *c, int how)
 {
-    uint64_t h = c->head;
+    uint64_t h = chunk_head(c);
     size_t usable = _pm_usable(c, h);
     if (_pm_check_level >= 1 && (how == PM_FROM_BIN || how == PM_FROM_CACHE)) {
         char *from;
         size_t len;
-        fill_region(c, usable, how == PM_FROM_BIN ? 16 : 0, &from, &len);
+        fill_region(c, usable, how == PM_FROM_BIN ? 16 : 8, &from, &len);
         unsigned char fb = free_byte();
         for (size_t i = 0; i < len; i++)
             if (PM_UNLIKELY((unsigned char)from[i] != fb))
@@ -69,20 +69,20 @@ void _pm_debug_on_alloc(pm_chunk_t *c, int how)
 void _pm_debug_set_canary(pm_chunk_t *c)
 {
     uint64_t cv = canary_of(c);
-    memcpy((char *)chunk2mem(c) + _pm_usable(c, c->head), &cv, 8);
+    memcpy((char *)chunk2mem(c) + _pm_usable(c, chunk_head(c)), &cv, 8);
 }
 
 void _pm_debug_check_canary(pm_chunk_t *c, const char *call, void *p)
 {
     uint64_t cv;
-    memcpy(&cv, (char *)p + _pm_usable(c, c->head), 8);
+    memcpy(&cv, (char *)p + _pm_usable(c, chunk_head(c)), 8);
     if (PM_UNLIKELY(cv != canary_of(c)))
         _pm_fatal(call, p, "heap overflow: canary after the block overwritten");
 }
 
 void _pm_debug_on_free(pm_chunk_t *c, const char *call, void *p)
 {
-    uint64_t h = c->head;
+    uint64_t h = chunk_head(c);
     size_t usable = _pm_usable(c, h);
     if (_pm_check_level >= 1)
         _pm_debug_check_canary(c, call, p);
@@ -112,7 +112,7 @@ PM_COLD __attribute__((noreturn)) void _pm_report_bad(void *p, const char *call,
         end = limit;
     for (unsigned long steps = 0; x < end && steps < (1ul << 24); steps++) {
         pm_chunk_t *xc = (pm_chunk_t *)x;
-        uint64_t xh = xc->head;
+        uint64_t xh = chunk_head(xc);
         size_t s = head_size(xh);
         if (!chunk_head_ok(xc, xh) || s < PM_MIN_CHUNK || x + s > limit) {
             if (xc == c)
@@ -151,9 +151,13 @@ pm_chunk_t *_pm_chunk_checked(void *p, const char *call, uint64_t *headp)
         pm_heap_t *h = heap_of(p);
         if (PM_UNLIKELY((char *)p < h->first + PM_HDR))
             _pm_fatal(call, p, "invalid pointer (inside a heap header)");
-        uint64_t hd = c->head;
+        uint64_t hd = chunk_head(c);
         if (PM_UNLIKELY(!chunk_head_ok(c, hd) || head_state(hd) != PM_ST_INUSE))
             _pm_report_bad(p, call, hd);
+        if (PM_UNLIKELY(*mem_word0(p) == tc_key(p)))
+            _pm_fatal(call, p, strcmp(call, "pm_free") == 0
+                                   ? "double free (the block sits in a thread cache)"
+                                   : "pointer already freed (the block sits in a thread cache)");
         *headp = hd;
         return c;
     }
@@ -166,19 +170,19 @@ pm_chunk_t *_pm_chunk_checked(void *p, const char *call, uint64_t *headp)
                                                             : "pointer already freed");
         _pm_fatal(call, p, "invalid pointer (not allocated by pmalloc)");
     }
-    *headp = c->head;
+    *headp = chunk_head(c);
     return c;
 }
 
 static void quarantine_push(pm_arena_t *a, pm_chunk_t *c)
 {
-    size_t s = head_size(c->head);
-    chunk_set_state(c, c->head, PM_ST_CACHED);
+    size_t s = head_size(chunk_head(c));
+    chunk_set_state(c, chunk_head(c), PM_ST_CACHED);
     while (a->q_len == PM_QUARANTINE || (a->q_len && a->q_bytes + s > PM_QUARANTINE_BYTES)) {
         pm_chunk_t *old = mem2chunk(a->quarantine[a->q_head]);
         a->q_head = (a->q_head + 1) % PM_QUARANTINE;
         a->q_len--;
-        a->q_bytes -= head_size(old->head);
+        a->q_bytes -= head_size(chunk_head(old));
         _pm_debug_on_alloc(old, PM_FROM_CACHE); /* checks the fill */
         _pm_bins_free(a, old, "pm_free");
     }
@@ -219,14 +223,15 @@ void pm_free(void *p)
     pm_tcache_t *tc = _pm_tls_tc;
     if (PM_LIKELY(heap_owns(a) && (a & PM_HEAP_MASK) >= PM_HDR)) {
         pm_chunk_t *c = mem2chunk(p);
-        uint64_t h = c->head;
+        uint64_t h = chunk_head(c);
         size_t s = head_size(h);
         if (PM_LIKELY(s <= tc->fast_csize && chunk_head_ok(c, h) &&
-                      head_state(h) == PM_ST_INUSE && heap_of(p)->arena == tc->arena)) {
+                      head_state(h) == PM_ST_INUSE && heap_of(p)->arena == tc->arena &&
+                      *mem_word0(p) != tc_key(p))) {
             pm_tbin_t *b = &tc->bins[s >> 4];
             uint32_t cnt = b->count;
             if (PM_LIKELY(cnt < b->cap)) {
-                c->head = chunk_make_head(c, s, PM_ST_CACHED, h & PM_PREV_INUSE);
+                *mem_word0(p) = tc_key(p);
                 b->slots[cnt] = p;
                 __atomic_store_n(&b->count, cnt + 1, __ATOMIC_RELAXED);
                 return;

@@ -66,11 +66,23 @@ enum pm_state {
 
 typedef struct pm_chunk {
     uint64_t prev_size;
-    uint64_t head;
+    uint64_t head_word; /* through chunk_head()/chunk_head_store() only */
     struct pm_chunk *fd, *bk; /* FREE only, mangled */
 } pm_chunk_t;
 
 extern uint64_t _pm_secret;
+
+/* The head word is written under the arena lock (PREV_INUSE changes when a
+ * neighbour is freed) while the block's owner may read it without one:
+ * relaxed atomics, plain moves on x86. */
+PM_INLINE uint64_t chunk_head(const pm_chunk_t *c)
+{
+    return __atomic_load_n(&c->head_word, __ATOMIC_RELAXED);
+}
+PM_INLINE void chunk_head_store(pm_chunk_t *c, uint64_t v)
+{
+    __atomic_store_n(&c->head_word, v, __ATOMIC_RELAXED);
+}
 
 PM_INLINE uint64_t chunk_csum(const void *c, uint64_t raw)
 {
@@ -98,12 +110,21 @@ PM_INLINE pm_chunk_t *chunk_at(const void *c, size_t off) { return (pm_chunk_t *
 /* Rewrite c's head with a new state, keeping size and PREV_INUSE. */
 PM_INLINE void chunk_set_state(pm_chunk_t *c, uint64_t head, unsigned state)
 {
-    c->head = chunk_make_head(c, head_size(head), state, head & PM_PREV_INUSE);
+    chunk_head_store(c, chunk_make_head(c, head_size(head), state, head & PM_PREV_INUSE));
 }
 PM_INLINE void chunk_set(pm_chunk_t *c, size_t size, unsigned state, uint64_t pinuse)
 {
-    c->head = chunk_make_head(c, size, state, pinuse);
+    chunk_head_store(c, chunk_make_head(c, size, state, pinuse));
 }
+
+/* A block in a thread cache or a remote buffer keeps its INUSE head (only
+ * the arena writes heads) and carries this key in its first word instead:
+ * the key says "freed", so a second free is caught without a lock. */
+PM_INLINE uint64_t tc_key(const void *p)
+{
+    return _pm_secret ^ (uintptr_t)p ^ 0x746361636865ull;
+}
+PM_INLINE uint64_t *mem_word0(void *p) { return (uint64_t *)p; }
 
 /* Chunk size for a request of n bytes at check level 0 (n already bounded). */
 PM_INLINE size_t request2size(size_t n)
@@ -177,6 +198,12 @@ PM_INLINE pm_heap_t *heap_of(const void *p) { return (pm_heap_t *)((uintptr_t)p 
 PM_INLINE size_t heap_first_offset(size_t hdr) { return (hdr + 15) & ~(size_t)15; }
 
 /* ---- arenas ------------------------------------------------------------ */
+/* A range to give back once the arena lock is dropped. */
+typedef struct pm_purge {
+    void *addr;
+    size_t len;
+    pm_heap_t *heap;
+} pm_purge_t;
 #define PM_ARENA_LIMIT 1024
 #define PM_QUARANTINE  256
 #define PM_QUARANTINE_BYTES (4 * PM_MIB)
@@ -196,6 +223,7 @@ typedef struct pm_arena {
     size_t nheaps;
     pm_heap_t *spare;       /* a mapped heap not in use yet                */
     pm_heap_t *release;     /* an emptied heap to unmap after unlocking    */
+    struct pm_purge tail;   /* an old heap's cut-off tail, to purge         */
     uint64_t binmap[(PM_NBINS + 63) / 64];
     pm_chunk_t *bins[PM_NBINS];
     /* level-2 quarantine: a FIFO of recently freed blocks */
@@ -209,7 +237,8 @@ extern uint32_t _pm_narenas; /* atomic */
 /* ---- thread cache ------------------------------------------------------ */
 typedef struct pm_tbin {
     uint32_t count; /* written by the owner, read by stats (relaxed atomic) */
-    uint32_t cap;
+    uint16_t cap;
+    uint16_t fill;  /* blocks the next refill takes; doubles up to cap/2 */
     void **slots;
 } pm_tbin_t;
 
@@ -262,11 +291,7 @@ void _pm_heap_register(pm_heap_t *h);
 void _pm_heap_unmap(pm_heap_t *h);
 
 /* bins.c (arena lock held) */
-typedef struct pm_purge {
-    void *addr;
-    size_t len;
-    pm_heap_t *heap;
-} pm_purge_t;
+
 void _pm_bins_insert(pm_arena_t *a, pm_chunk_t *c, size_t size);
 void _pm_bins_unlink(pm_arena_t *a, pm_chunk_t *c, size_t size, const char *call);
 /* Where a chunk came from, for calloc and the level-1 fill checks. */

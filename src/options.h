@@ -56,7 +56,9 @@ enum pm_opt_kind {
     X(on_bad_config, "PM_ON_BAD_CONFIG", "on_bad_config", PM_ON_BAD_CONFIG, 0, 0,   \
       2, PM_KIND_ENUM, "what a bad setting does: warn, quiet or abort")             \
     X(print_config, "PM_PRINT_CONFIG", "print_config", PM_PRINT_CONFIG, 0, 0, 1,    \
-      PM_KIND_BOOL, "print every setting and its source at init")
+      PM_KIND_BOOL, "print every setting and its source at init")                   \
+    X(thp, "PM_THP", "thp", PM_THP, 1, 0, 1, PM_KIND_BOOL,                          \
+      "ask for transparent huge pages on direct mappings of 2 MiB and more")
 
 enum pm_opt_id {
 #define PM_X_ID(id, env, key, param, def, min, max, kind, help) PM_OPT_##id,
@@ -97,5 +99,19 @@ void _pm_options_load(void);
 int _pm_options_set(int param, int value);
 /* Default value of option id (resolves PM_DEFAULT_AUTO). */
 size_t _pm_options_default(int id);
+
+/* Set by the core: called by _pm_options_set (pm_mallopt) with a valid value
+ * that differs from the one in force; nonzero means the change can no longer
+ * take effect (pm_mallopt fails with EBUSY). NULL: never busy. */
+extern int (*_pm_options_busy_hook)(int id, size_t value);
+/* Back to the built-in defaults: sources cleared, error count 0. Tests. */
+void _pm_options_reset(void);
+/* Problems found in the configuration since the last reset or load
+ * (counted also when on_bad_config=quiet hides them). */
+unsigned _pm_config_error_count(void);
+/* The lock that guards the settings' sources (pm_mallopt, the dump). The
+ * core may take it in its atfork prepare and release it in both parents. */
+void _pm_options_lock(void);
+void _pm_options_unlock(void);
 
 #endif /* PM_OPTIONS_H */

@@ -63,6 +63,17 @@ void _pm_os_unmap(void *p, size_t size)
     errno = saved;
 }
 
+void _pm_os_hugepage(void *p, size_t size)
+{
+    int saved = errno;
+#ifdef MADV_HUGEPAGE
+    madvise(p, size, MADV_HUGEPAGE);
+#else
+    (void)p, (void)size;
+#endif
+    errno = saved;
+}
+
 void _pm_os_purge(void *p, size_t size)
 {
     int saved = errno;

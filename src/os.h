@@ -15,6 +15,8 @@ void *_pm_os_map(size_t size);
  * committed only when touched. NULL (errno ENOMEM) on failure. */
 void *_pm_os_map_aligned(size_t size, size_t align);
 void _pm_os_unmap(void *p, size_t size);
+/* Ask for transparent huge pages on [p, p+size) (advice only). */
+void _pm_os_hugepage(void *p, size_t size);
 /* Give the pages back; they read as zero when touched again. */
 void _pm_os_purge(void *p, size_t size);
 /* Resize a mapping, moving it if needed; NULL (errno ENOMEM) on failure. */

@@ -19,7 +19,7 @@ pm_tcache_t _pm_tc_empty;
 /* Rank 3: the list of live caches, for statistics and fork. */
 static pthread_mutex_t tc_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_tcache_t *tc_list;
-static pthread_key_t tc_key;
+static pthread_key_t tc_tsd_key;
 static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
 
 #define PM_TC_CLASS_BYTES (64 * PM_KIB) /* bytes one class may park */
@@ -28,14 +28,15 @@ static void tcache_destroy(void *arg);
 
 static void key_create(void)
 {
-    pthread_key_create(&tc_key, tcache_destroy);
+    pthread_key_create(&tc_tsd_key, tcache_destroy);
 }
 
 static unsigned tcache_nclass(void)
 {
     if (PM_OPT(tcache_count) == 0 || PM_OPT(tcache_max) == 0 || _pm_check_level >= 2)
         return 0;
-    unsigned k = size_class_ceil(request2size(PM_OPT(tcache_max)));
+    /* Classes whose every block is at most tcache_max bytes. */
+    unsigned k = size_class_floor(request2size(PM_OPT(tcache_max)));
     return k + 1 > PM_NCLASS_TC ? PM_NCLASS_TC : k + 1;
 }
 
@@ -92,7 +93,8 @@ pm_tcache_t *_pm_tcache_create(void)
     tc->nclass = nclass;
     void **store = tc->slot_store;
     for (unsigned k = 0; k < nclass; k++) {
-        tc->bins[k].cap = class_cap(k);
+        tc->bins[k].cap = (uint16_t)class_cap(k);
+        tc->bins[k].fill = 2;
         tc->bins[k].slots = store;
         store += tc->bins[k].cap;
     }
@@ -112,7 +114,7 @@ pm_tcache_t *_pm_tcache_create(void)
     tc_list = tc;
     pthread_mutex_unlock(&tc_list_lock);
     _pm_tls_tc = tc;
-    pthread_setspecific(tc_key, tc);
+    pthread_setspecific(tc_tsd_key, tc);
     tls_state = TS_LIVE;
     return tc;
 }
@@ -194,20 +196,22 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize)
     if (b->count) {
         uint32_t cnt = b->count - 1;
         void *p = b->slots[cnt];
-        pm_chunk_t *c = mem2chunk(p);
-        uint64_t h = c->head;
-        if (PM_UNLIKELY(!chunk_head_ok(c, h) || head_state(h) != PM_ST_CACHED))
-            _pm_fatal("pm_malloc", p, "corrupted chunk header (head %p of a cached block)",
-                      (void *)h);
+        if (PM_UNLIKELY(*mem_word0(p) != tc_key(p)))
+            _pm_fatal("pm_malloc", p, "write after free (first word of a cached block changed)");
+        *mem_word0(p) = 0;
         __atomic_store_n(&b->count, cnt, __ATOMIC_RELAXED);
-        chunk_set_state(c, h, PM_ST_INUSE);
         if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
-            _pm_debug_on_alloc(c, PM_FROM_CACHE);
+            _pm_debug_on_alloc(mem2chunk(p), PM_FROM_CACHE);
         return p;
     }
     /* Refill: one lock, up to half the class's capacity. With checks on, one
      * block at a time, so every cached block went through the free checks. */
-    uint32_t want = (_pm_check_level >= 1 || PM_OPT(perturb)) ? 1 : (b->cap + 1) / 2;
+    uint32_t want = b->fill ? b->fill : 1;
+    if (_pm_check_level >= 1 || PM_OPT(perturb))
+        want = 1;
+    /* Why start small: a thread that uses a class once should not carve a
+     * whole batch of it; one that keeps missing gets bigger batches. */
+    b->fill = (uint16_t)(want * 2 > (b->cap + 1u) / 2 ? (b->cap + 1u) / 2 : want * 2);
     size_t cs = class_size(k);
     pm_arena_t *a = _pm_arena_get_locked();
     if (!a)
@@ -228,8 +232,8 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize)
             first = c;
             h1 = how;
         } else {
-            chunk_set_state(c, c->head, PM_ST_CACHED);
             batch[got - 1] = chunk2mem(c);
+            *mem_word0(batch[got - 1]) = tc_key(batch[got - 1]);
         }
         got++;
     }
@@ -253,22 +257,21 @@ bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t h)
 {
     if (!tc->real || tc->nclass == 0)
         return false;
+    void *p = chunk2mem(c);
     if (heap_of(c)->arena != tc->arena) {
         /* Another arena's block: back to its owner in a batch. */
-        chunk_set_state(c, h, PM_ST_CACHED);
-        _pm_tcache_remote_push(tc, chunk2mem(c));
+        *mem_word0(p) = tc_key(p);
+        _pm_tcache_remote_push(tc, p);
         return true;
     }
     unsigned k = size_class_floor(head_size(h));
     if (k >= tc->nclass)
         return false;
     pm_tbin_t *b = &tc->bins[k];
-    /* Mark it cached first: the flush may free its neighbour and rewrite its
-     * PREV_INUSE bit, which a stale copy of the head would undo. */
-    chunk_set_state(c, h, PM_ST_CACHED);
+    *mem_word0(p) = tc_key(p);
     if (b->count >= b->cap)
         bin_flush(b, b->cap / 2);
-    b->slots[b->count] = chunk2mem(c);
+    b->slots[b->count] = p;
     __atomic_store_n(&b->count, b->count + 1, __ATOMIC_RELAXED);
     return true;
 }

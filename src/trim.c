@@ -16,8 +16,12 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
     if (PM_UNLIKELY(top > PM_OPT(trim_threshold) + PM_MIN_CHUNK))
         purge = _pm_bins_plan_trim(a, PM_OPT(top_pad), &pp);
     pm_heap_t *gone = a->release;
+    pm_purge_t tail = a->tail;
     a->release = NULL;
+    a->tail.len = 0;
     _pm_arena_unlock(a);
+    if (tail.len)
+        _pm_os_purge(tail.addr, tail.len);
     if (purge) {
         _pm_os_purge(pp.addr, pp.len);
         _pm_purge_done(&pp);
@@ -39,15 +43,15 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
     if (_pm_check_level == 0) {
         for (unsigned k = PM_NBINS; k-- > 0 && nheld < PM_TRIM_BATCH;) {
             for (pm_chunk_t *c = a->bins[k]; c && nheld < PM_TRIM_BATCH;) {
-                size_t s = head_size(c->head);
+                size_t s = head_size(chunk_head(c));
                 if (s < 4 * page)
                     break;
                 /* Take it out of the bins while its pages go back. */
                 _pm_bins_unlink(a, c, s, "pm_malloc_trim");
-                chunk_set(c, s, PM_ST_CACHED, c->head & PM_PREV_INUSE);
+                chunk_set(c, s, PM_ST_CACHED, chunk_head(c) & PM_PREV_INUSE);
                 pm_chunk_t *n = chunk_at(c, s);
-                n->head = chunk_make_head(n, head_size(n->head), head_state(n->head),
-                                          PM_PREV_INUSE);
+                chunk_head_store(n, chunk_make_head(n, head_size(chunk_head(n)), head_state(chunk_head(n)),
+                                          PM_PREV_INUSE));
                 a->in_use += s;
                 held[nheld++] = c;
                 c = a->bins[k];
@@ -63,7 +67,7 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
     }
     for (size_t i = 0; i < nheld; i++) {
         uintptr_t from = ((uintptr_t)held[i] + sizeof(pm_chunk_t) + page - 1) & ~(page - 1);
-        uintptr_t to = ((uintptr_t)held[i] + head_size(held[i]->head)) & ~(page - 1);
+        uintptr_t to = ((uintptr_t)held[i] + head_size(chunk_head(held[i]))) & ~(page - 1);
         if (to > from) {
             _pm_os_purge((void *)from, to - from);
             released = 1;
