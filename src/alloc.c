@@ -236,7 +236,9 @@ void *pm_realloc(void *p, size_t n)
             void *q = _pm_large_realloc(c, p, n);
             if (_pm_check_level >= 1)
                 _pm_debug_set_canary(q ? mem2chunk(q) : c);
-            return q;
+            if (q)
+                return q;
+            /* mremap refused: a fresh block and a copy may still work. */
         }
     } else {
         size_t csize = chunk_size_for(n), s = head_size(h);

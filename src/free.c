@@ -31,9 +31,9 @@ static unsigned char free_byte(void)
 /* The region a freed block's fill covers: from skip bytes into the block. */
 static void fill_region(pm_chunk_t *c, size_t usable, size_t skip, char **from, size_t *len)
 {
+    size_t end = usable > PM_CANARY_CAP ? PM_CANARY_CAP : usable;
     *from = (char *)chunk2mem(c) + skip;
-    size_t l = usable > skip ? usable - skip : 0;
-    *len = l > PM_CANARY_CAP ? PM_CANARY_CAP : l;
+    *len = end > skip ? end - skip : 0;
 }
 
 void _pm_debug_fill_free(pm_chunk_t *c)

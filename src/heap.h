@@ -247,6 +247,7 @@ typedef struct pm_tbin {
 typedef struct pm_tcache {
     size_t fast_max;      /* largest request on the inline path; 0: none   */
     size_t fast_csize;    /* largest chunk size on the inline free path    */
+    size_t max_csize;     /* largest chunk the cache takes (tcache_max)     */
     pm_arena_t *arena;    /* this thread's arena                           */
     pm_tbin_t bins[PM_NCLASS_TC];
     unsigned nclass;      /* classes in use: 0..nclass-1                   */

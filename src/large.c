@@ -131,7 +131,7 @@ void *_pm_large_alloc(size_t n, size_t align, bool *ok)
          * times; a big block is nearly always touched whole. */
         base = _pm_os_map_aligned(len, PM_HUGE_PAGE);
         if (base)
-            _pm_os_hugepage(base, len & ~(PM_HUGE_PAGE - 1));
+            _pm_os_hugepage(base, len); /* whole: a split mapping cannot mremap */
     } else {
         base = _pm_os_map(len);
     }

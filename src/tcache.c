@@ -91,6 +91,7 @@ pm_tcache_t *_pm_tcache_create(void)
     tc->real = true;
     tc->arena = tmp.arena;
     tc->nclass = nclass;
+    tc->max_csize = nclass ? request2size(PM_OPT(tcache_max)) : 0;
     void **store = tc->slot_store;
     for (unsigned k = 0; k < nclass; k++) {
         tc->bins[k].cap = (uint16_t)class_cap(k);
@@ -257,6 +258,8 @@ bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t h)
 {
     if (!tc->real || tc->nclass == 0)
         return false;
+    if (head_size(h) > tc->max_csize)
+        return false; /* big blocks go straight back to their arena */
     void *p = chunk2mem(c);
     if (heap_of(c)->arena != tc->arena) {
         /* Another arena's block: back to its owner in a batch. */
@@ -265,8 +268,6 @@ bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t h)
         return true;
     }
     unsigned k = size_class_floor(head_size(h));
-    if (k >= tc->nclass)
-        return false;
     pm_tbin_t *b = &tc->bins[k];
     *mem_word0(p) = tc_key(p);
     if (b->count >= b->cap)

@@ -1,0 +1,227 @@
+/*
+ * test_threads.c - fork and thread life cycles under load (issue 2).
+ *  - fork while four threads allocate: each child (of a busy parent, with
+ *    whatever locks were held at the fork) must be able to malloc, realloc,
+ *    memalign and free, pass pm_check_heap and exit 0; alarm() in the child
+ *    turns a deadlock into a failure instead of a hang.
+ *  - thread churn: thousands of short-lived threads allocate and free (and
+ *    leave blocks behind for the main thread to free); the arena count stays
+ *    at or below the cap and far below the thread count, and RSS stays
+ *    bounded. Repeated in a child with PM_ARENA_MAX=4.
+ */
+#define _GNU_SOURCE
+#include "../common.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* ---- fork while other threads allocate ----------------------------------- */
+
+enum { CHURNERS = 4 };
+static atomic_int churn_stop;
+static atomic_long churn_errors;
+
+static void *churner(void *arg)
+{
+    uint64_t rng = 1000 + (uint64_t)(uintptr_t)arg;
+    enum { K = 64 };
+    unsigned char *p[K] = { 0 };
+    size_t n[K] = { 0 };
+    while (!atomic_load_explicit(&churn_stop, memory_order_relaxed)) {
+        int i = (int)(pmt_rand(&rng) % K);
+        if (p[i] != NULL) {
+            if (pmt_verify(p[i], n[i], (uintptr_t)i, (uint64_t)(uintptr_t)arg) != (size_t)-1)
+                atomic_fetch_add(&churn_errors, 1);
+            if (pmt_rand(&rng) % 4 == 0) {
+                size_t m = pmt_rand(&rng) % 3000;
+                unsigned char *q = pm_realloc(p[i], m + 1);
+                if (q != NULL) {
+                    p[i] = q;
+                    n[i] = m + 1;
+                    pmt_fill(q, n[i], (uintptr_t)i, (uint64_t)(uintptr_t)arg);
+                    continue;
+                }
+            }
+            pm_free(p[i]);
+            p[i] = NULL;
+        } else {
+            unsigned r = (unsigned)(pmt_rand(&rng) % 100);
+            n[i] = r < 90 ? 1 + pmt_rand(&rng) % 2000 : 100000 + pmt_rand(&rng) % 400000;
+            p[i] = pm_malloc(n[i]);
+            if (p[i] == NULL) {
+                atomic_fetch_add(&churn_errors, 1);
+                continue;
+            }
+            pmt_fill(p[i], n[i], (uintptr_t)i, (uint64_t)(uintptr_t)arg);
+        }
+    }
+    for (int i = 0; i < K; i++)
+        pm_free(p[i]);
+    return NULL;
+}
+
+/* Runs in the forked child: single-threaded now. */
+static int fork_child_work(void *arg)
+{
+    uint64_t rng = (uint64_t)(uintptr_t)arg;
+    unsigned char *p[32] = { 0 };
+    size_t n[32] = { 0 };
+    for (int round = 0; round < 300; round++) {
+        int i = (int)(pmt_rand(&rng) % 32);
+        if (p[i] != NULL) {
+            PMT_REQUIRE(pmt_verify(p[i], n[i], (uintptr_t)i, 9) == (size_t)-1, "damaged");
+            size_t m = 1 + pmt_rand(&rng) % 200000;
+            unsigned char *q = pm_realloc(p[i], m);
+            PMT_REQUIRE(q != NULL, "realloc in the child");
+            size_t keep = n[i] < m ? n[i] : m;
+            PMT_REQUIRE(pmt_verify(q, keep, (uintptr_t)i, 9) == (size_t)-1, "realloc lost");
+            p[i] = q;
+            n[i] = m;
+            pmt_fill(q, m, (uintptr_t)i, 9);
+            if (round % 3 == 0) {
+                pm_free(p[i]);
+                p[i] = NULL;
+            }
+        } else {
+            n[i] = 1 + pmt_rand(&rng) % 5000;
+            p[i] = round % 5 == 0 ? pm_memalign(4096, n[i]) : pm_malloc(n[i]);
+            PMT_REQUIRE(p[i] != NULL, "malloc in the child");
+            pmt_fill(p[i], n[i], (uintptr_t)i, 9);
+        }
+    }
+    for (int i = 0; i < 32; i++)
+        pm_free(p[i]);
+    PMT_REQUIRE(pm_check_heap() == 0, "pm_check_heap in the child");
+    return 0;
+}
+
+static void test_fork_while_allocating(void **state)
+{
+    (void)state;
+    pthread_t t[CHURNERS];
+    atomic_store(&churn_stop, 0);
+    for (intptr_t i = 0; i < CHURNERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, churner, (void *)(i + 1)), 0);
+    usleep(20000);
+    int forks = PMT_SCALE(50, 20), failed = 0;
+    char first[4096] = "";
+    for (int f = 0; f < forks; f++) {
+        pmt_child_t c;
+        assert_int_equal(pmt_fork_run(fork_child_work, (void *)(uintptr_t)(f + 1), 20, &c), 0);
+        if (c.timed_out || !WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
+            char st[128];
+            if (failed++ == 0)
+                snprintf(first, sizeof first, "fork %d: child %s; stderr:\n%s", f,
+                         pmt_status_str(&c, st, sizeof st), c.err);
+        }
+        pmt_child_free(&c);
+        usleep(2000);
+    }
+    atomic_store(&churn_stop, 1);
+    for (int i = 0; i < CHURNERS; i++)
+        pthread_join(t[i], NULL);
+    if (failed)
+        fail_msg("%d of %d children failed; first: %s", failed, forks, first);
+    assert_int_equal(atomic_load(&churn_errors), 0);
+    assert_int_equal(pm_check_heap(), 0);
+}
+
+/* ---- thread churn -------------------------------------------------------- */
+
+enum { WAVE = 16, LEFT_BEHIND = 2 };
+static void *left[WAVE][LEFT_BEHIND];
+
+static void *short_lived(void *arg)
+{
+    int slot = (int)(intptr_t)arg;
+    uint64_t rng = pmt_mix((uint64_t)(uintptr_t)&slot);
+    void *p[24];
+    for (int i = 0; i < 24; i++) {
+        size_t n = i == 0 ? 200000 : 1 + pmt_rand(&rng) % 20000;
+        p[i] = pm_malloc(n);
+        if (p[i] == NULL)
+            return (void *)1;
+        memset(p[i], i, n < 256 ? n : 256);
+    }
+    for (int i = LEFT_BEHIND; i < 24; i++)
+        pm_free(p[i]);
+    /* A few blocks outlive the thread; the main thread frees them. */
+    for (int i = 0; i < LEFT_BEHIND; i++)
+        left[slot][i] = p[i];
+    return NULL;
+}
+
+/* Returns 0, or 1 with a message on stderr. */
+static int churn(int nthreads, size_t cap, size_t *narenas_out)
+{
+    pthread_t t[WAVE];
+    void *warm = pm_malloc(100);
+    pm_free(warm);
+    size_t rss0 = pmt_rss_bytes();
+    size_t max_arenas = 0;
+    for (int done = 0; done < nthreads; done += WAVE) {
+        for (intptr_t i = 0; i < WAVE; i++)
+            PMT_REQUIRE(pthread_create(&t[i], NULL, short_lived, (void *)i) == 0, "create");
+        for (int i = 0; i < WAVE; i++) {
+            void *r;
+            pthread_join(t[i], &r);
+            PMT_REQUIRE(r == NULL, "a thread's allocation failed");
+            for (int k = 0; k < LEFT_BEHIND; k++)
+                pm_free(left[i][k]);
+        }
+        size_t n = pm_mallinfo().narenas;
+        if (n > max_arenas)
+            max_arenas = n;
+        PMT_REQUIRE(n <= cap, "narenas %zu > cap %zu after %d threads", n, cap, done + WAVE);
+    }
+    PMT_REQUIRE(pm_check_heap() == 0, "pm_check_heap after churn");
+    size_t rss1 = pmt_rss_bytes();
+    fprintf(stderr, "pmt: churn %d threads: max narenas %zu, rss %zu -> %zu KiB\n", nthreads,
+            max_arenas, rss0 / 1024, rss1 / 1024);
+    PMT_REQUIRE(max_arenas <= (size_t)nthreads / 10, "narenas %zu not far below %d threads",
+                max_arenas, nthreads);
+    PMT_REQUIRE(rss1 < rss0 + 64 * PMT_MIB, "RSS grew %zu KiB", (rss1 - rss0) / 1024);
+    *narenas_out = max_arenas;
+    return 0;
+}
+
+static int child_churn_cap4(void)
+{
+    size_t n;
+    if (churn(PMT_SCALE(1000, 200), 4, &n) != 0)
+        return 1;
+    PMT_REQUIRE(n >= 2, "only %zu arena with PM_ARENA_MAX=4", n);
+    return 0;
+}
+
+static void test_thread_churn(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    size_t cap = 8 * (size_t)pmt_nprocs();
+    int rc = churn(PMT_SCALE(3008, 400), cap, &n);
+    assert_int_equal(rc, 0);
+    assert_true(n >= 2);
+}
+
+static void test_thread_churn_arena_max_4(void **state)
+{
+    (void)state;
+    const char *env[] = { "PM_ARENA_MAX=4", NULL };
+    pmt_run_case_ok("churn_cap4", env, 120);
+}
+
+static const pmt_case_t cases[] = {
+    { "churn_cap4", child_churn_cap4 },
+};
+
+int main(int argc, char **argv)
+{
+    pmt_child_dispatch(argc, argv, cases, PMT_ARRAY_LEN(cases));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fork_while_allocating),
+        cmocka_unit_test(test_thread_churn),
+        cmocka_unit_test(test_thread_churn_arena_max_4),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
