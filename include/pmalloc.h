@@ -44,7 +44,7 @@ struct pm_mallinfo {
     size_t usmblks;  /* peak of arena + hblkhd (bytes)                   */
     size_t fsmblks;  /* bytes in blocks parked in thread caches          */
     size_t uordblks; /* bytes in use by the program (chunk sizes)        */
-    size_t fordblks; /* bytes free inside the arena heaps (bins + tops)  */
+    size_t fordblks; /* bytes free in the arena heaps (bins, tops, stashes) */
     size_t keepcost; /* bytes in the top chunks, releasable by trimming  */
     size_t narenas;  /* arenas created                                   */
 };

@@ -34,6 +34,43 @@ static void link_set(pm_chunk_t **field, pm_chunk_t *p)
     *field = (pm_chunk_t *)_pm_link_mangle(field, p);
 }
 
+/* ---- the stash ----------------------------------------------------------- */
+void _pm_stash_push(pm_arena_t *a, void *p, unsigned k, size_t size)
+{
+    uint64_t *w = p;
+    w[1] = _pm_link_mangle(&w[1], a->stash[k]);
+    a->stash[k] = p;
+    a->stash_count[k]++;
+    a->stash_bytes += size;
+}
+
+void *_pm_stash_pop(pm_arena_t *a, unsigned k)
+{
+    void *p = a->stash[k];
+    if (!p)
+        return NULL;
+    uint64_t *w = p;
+    if (PM_UNLIKELY(w[0] != tc_key(p)))
+        _pm_fatal("pm_malloc", p, "write after free (first word of a stashed block changed)");
+    uintptr_t next = _pm_link_mangle(&w[1], (void *)w[1]);
+    if (PM_UNLIKELY(next && ((next & 15) || !heap_owns(next) ||
+                             heap_of((void *)next)->arena != a)))
+        _pm_fatal("pm_malloc", p, "corrupted free list (stash link %p)", (void *)next);
+    a->stash[k] = (void *)next;
+    a->stash_count[k]--;
+    a->stash_bytes -= head_size(chunk_head(mem2chunk(p)));
+    return p;
+}
+
+void _pm_stash_consolidate(pm_arena_t *a)
+{
+    for (unsigned k = 0; k < PM_NCLASS_TC && a->stash_bytes; k++) {
+        void *p;
+        while ((p = _pm_stash_pop(a, k)) != NULL)
+            _pm_bins_free(a, mem2chunk(p), "pm_free");
+    }
+}
+
 static unsigned bin_index(size_t size)
 {
     unsigned k = size_class_ceil(size);
@@ -184,8 +221,15 @@ pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how)
     uint64_t th = head_checked(t, "pm_malloc", chunk2mem(t));
     if (PM_UNLIKELY(head_state(th) != PM_ST_TOP || head_size(th) != top_size(a)))
         _pm_fatal("pm_malloc", chunk2mem(t), "corrupted top chunk (head %p)", (void *)th);
-    if (top_size(a) < csize + PM_MIN_CHUNK && !top_grow(a, csize + PM_MIN_CHUNK))
-        return NULL;
+    if (top_size(a) < csize + PM_MIN_CHUNK) {
+        if (csize > PM_SMALL_MAX && a->stash_bytes >= csize) {
+            /* Why: as glibc does before a large request grows the heap. */
+            _pm_stash_consolidate(a);
+            return _pm_bins_alloc(a, csize, how);
+        }
+        if (!top_grow(a, csize + PM_MIN_CHUNK))
+            return NULL;
+    }
     pm_heap_t *hp = a->heap;
     *how = (char *)t + PM_HDR >= hp->zero_from ? PM_FROM_FRESH : PM_FROM_TOP;
     pm_chunk_t *nt = chunk_at(t, csize);
@@ -355,6 +399,13 @@ void _pm_bins_shrink(pm_arena_t *a, pm_chunk_t *c, size_t csize)
 
 pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how)
 {
+    if (a->stash_bytes) {
+        /* Why first: stashed blocks may coalesce into the room needed. */
+        _pm_stash_consolidate(a);
+        pm_chunk_t *c = _pm_bins_alloc(a, csize, how);
+        if (c)
+            return c;
+    }
     if (csize > PM_HEAP_SIZE - 2 * _pm_os_page_size())
         return NULL; /* no heap holds it; the caller goes on to mmap */
     pm_heap_t *nh = a->spare;

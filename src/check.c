@@ -97,6 +97,32 @@ int _pm_check_arena(pm_arena_t *a, int mode)
             c = (pm_chunk_t *)fd;
         }
     }
+    /* Stashes: whole blocks that keep their cache key. */
+    size_t stashed = 0;
+    for (unsigned k = 0; k < PM_NCLASS_TC; k++) {
+        uint32_t cnt = 0;
+        for (void *p = a->stash[k]; p; cnt++) {
+            pm_chunk_t *c = mem2chunk(p);
+            uint64_t hd = chunk_head(c);
+            if (cnt > a->stash_count[k] || !chunk_head_ok(c, hd) ||
+                head_state(hd) != PM_ST_INUSE || size_class_floor(head_size(hd)) != k ||
+                *mem_word0(p) != tc_key(p)) {
+                BAD("stash %u: entry %p is not a stashed block", k, p);
+                break;
+            }
+            stashed += head_size(hd);
+            uintptr_t nx = _pm_link_mangle((uint64_t *)p + 1, (void *)((uint64_t *)p)[1]);
+            if (nx && ((nx & 15) || !heap_owns(nx) || heap_of((void *)nx)->arena != a)) {
+                BAD("stash %u: entry %p has a corrupted link", k, p);
+                break;
+            }
+            p = (void *)nx;
+        }
+        if (cnt != a->stash_count[k])
+            BAD("stash %u: %u entries, %u counted", k, cnt, a->stash_count[k]);
+    }
+    if (stashed != a->stash_bytes)
+        BAD("stashes hold %zu bytes, %zu counted", stashed, a->stash_bytes);
     if (bin_count != nfree || a->nfree != nfree || a->free_bytes != free_bytes)
         BAD("%zu free chunks in the heap, %zu in bins, %zu counted", nfree,
             bin_count, a->nfree);

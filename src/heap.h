@@ -229,6 +229,11 @@ typedef struct pm_arena {
     /* level-2 quarantine: a FIFO of recently freed blocks */
     size_t q_head, q_len, q_bytes;
     void *quarantine[PM_QUARANTINE];
+    /* the stash: blocks flushed from thread caches, kept whole (not
+     * coalesced) per class until the arena needs the room */
+    size_t stash_bytes;
+    void *stash[PM_NCLASS_TC];
+    uint32_t stash_count[PM_NCLASS_TC];
 } pm_arena_t;
 
 extern pm_arena_t *_pm_arenas[PM_ARENA_LIMIT];
@@ -313,6 +318,12 @@ void _pm_bins_shrink(pm_arena_t *a, pm_chunk_t *c, size_t csize);
 /* Allocate from a new heap when a's is full (drops and retakes the lock). */
 pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how);
 uintptr_t _pm_link_mangle(const void *field, const void *p);
+/* The stash (arena lock held): blocks of class k keep their cache key and
+ * link through their second word. */
+#define PM_STASH_MAX (1 * PM_MIB) /* stashed bytes above this are coalesced */
+void _pm_stash_push(pm_arena_t *a, void *p, unsigned k, size_t size);
+void *_pm_stash_pop(pm_arena_t *a, unsigned k);
+void _pm_stash_consolidate(pm_arena_t *a);
 
 /* large.c */
 void *_pm_large_alloc(size_t n, size_t align, bool *ok);

@@ -12,6 +12,7 @@
     X(free, "free", a->free_bytes)                          \
     X(free_chunks, "free chunks", a->nfree)                 \
     X(top, "top", (size_t)(a->heap->end - (char *)a->top))  \
+    X(stashed, "stashed", a->stash_bytes)                   \
     X(heaps, "heaps", a->nheaps)                            \
     X(threads, "threads", (size_t)a->attached)              \
     X(locks, "locks", (size_t)a->lock_acquired)             \
@@ -39,7 +40,7 @@ struct pm_mallinfo pm_mallinfo(void)
     pm_ensure_init();
     struct pm_mallinfo mi = {0};
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
-    size_t in_use = 0;
+    size_t in_use = 0, stashed = 0;
     for (uint32_t i = 0; i < n; i++) {
         pm_arena_stats_t st;
         arena_stats(_pm_arenas[i], &st);
@@ -48,10 +49,13 @@ struct pm_mallinfo pm_mallinfo(void)
         mi.fordblks += st.free + st.top;
         mi.keepcost += st.top;
         in_use += st.in_use;
+        stashed += st.stashed;
     }
     _pm_large_stats(&mi.hblks, &mi.hblkhd);
     _pm_tcache_stats(&mi.smblks, &mi.fsmblks);
-    mi.uordblks = in_use > mi.fsmblks ? in_use - mi.fsmblks : 0;
+    size_t parked = mi.fsmblks + stashed;
+    mi.uordblks = in_use > parked ? in_use - parked : 0;
+    mi.fordblks += stashed;
     mi.narenas = n;
     size_t total = mi.arena + mi.hblkhd, seen = __atomic_load_n(&peak_held, __ATOMIC_RELAXED);
     while (total > seen &&

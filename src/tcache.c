@@ -147,13 +147,24 @@ void _pm_free_batch(void **ptrs, size_t n)
         if (!ptrs[i])
             continue;
         pm_arena_t *a = heap_of(ptrs[i])->arena;
+        /* With checks on, blocks go straight to the bins, where the fill
+         * and canary rules are kept in one place. */
+        bool stash = _pm_check_level == 0 && !PM_OPT(perturb);
         _pm_arena_lock(a);
         for (size_t j = i; j < n; j++) {
             if (ptrs[j] && heap_of(ptrs[j])->arena == a) {
-                _pm_bins_free(a, mem2chunk(ptrs[j]), "pm_free");
+                pm_chunk_t *c = mem2chunk(ptrs[j]);
+                size_t s = head_size(chunk_head(c));
+                unsigned k = size_class_floor(s);
+                if (stash && k < PM_NCLASS_TC)
+                    _pm_stash_push(a, ptrs[j], k, s);
+                else
+                    _pm_bins_free(a, c, "pm_free");
                 ptrs[j] = NULL;
             }
         }
+        if (a->stash_bytes > PM_STASH_MAX)
+            _pm_stash_consolidate(a);
         _pm_arena_unlock_trim(a);
     }
 }
@@ -224,7 +235,10 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize)
     if (want > 512)
         want = 512;
     while (got < want) {
-        pm_chunk_t *c = _pm_bins_alloc(a, cs, &how);
+        void *sp = _pm_stash_pop(a, k);
+        pm_chunk_t *c = sp ? mem2chunk(sp) : _pm_bins_alloc(a, cs, &how);
+        if (sp)
+            how = PM_FROM_CACHE;
         if (!c && !first)
             c = _pm_bins_alloc_newheap(a, cs, &how);
         if (!c)
@@ -232,6 +246,7 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize)
         if (!first) {
             first = c;
             h1 = how;
+            *mem_word0(chunk2mem(c)) = 0;
         } else {
             batch[got - 1] = chunk2mem(c);
             *mem_word0(batch[got - 1]) = tc_key(batch[got - 1]);

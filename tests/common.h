@@ -402,6 +402,17 @@ static inline const char *pmt_status_str(const pmt_child_t *c, char *buf, size_t
     return buf;
 }
 
+/* Print a child's captured stderr in full (cmocka's print_error truncates). */
+static inline void pmt_dump_err(const pmt_child_t *c)
+{
+    fflush(stdout);
+    fputs("---- child stderr ----\n", stderr);
+    if (c->err != NULL)
+        fwrite(c->err, 1, c->err_len, stderr);
+    fputs("---- end of child stderr ----\n", stderr);
+    fflush(stderr);
+}
+
 /* The child must have exited with status 0. */
 #define pmt_assert_exit0(c) pmt_assert_exit0_((c), #c, __FILE__, __LINE__)
 static inline void pmt_assert_exit0_(const pmt_child_t *c, const char *what,
@@ -409,8 +420,8 @@ static inline void pmt_assert_exit0_(const pmt_child_t *c, const char *what,
 {
     char st[128];
     if (c->timed_out || !WIFEXITED(c->status) || WEXITSTATUS(c->status) != 0) {
-        print_error("%s:%d: child %s %s; its stderr:\n%s\n", file, line, what,
-                    pmt_status_str(c, st, sizeof st), c->err ? c->err : "");
+        print_error("%s:%d: child %s %s\n", file, line, what, pmt_status_str(c, st, sizeof st));
+        pmt_dump_err(c);
         _fail(file, line);
     }
 }
@@ -425,12 +436,14 @@ static inline void pmt_assert_abort_(const pmt_child_t *c, const char *const *an
     char st[128];
     int ok = !c->timed_out && WIFSIGNALED(c->status) && WTERMSIG(c->status) == SIGABRT;
     if (!ok) {
-        print_error("%s:%d: expected SIGABRT, child %s; its stderr:\n%s\n", file, line,
-                    pmt_status_str(c, st, sizeof st), c->err ? c->err : "");
+        print_error("%s:%d: expected SIGABRT, child %s\n", file, line,
+                    pmt_status_str(c, st, sizeof st));
+        pmt_dump_err(c);
         _fail(file, line);
     }
     if (!pmt_contains(c->err, "pmalloc")) {
-        print_error("%s:%d: stderr lacks \"pmalloc\":\n%s\n", file, line, c->err);
+        print_error("%s:%d: stderr lacks \"pmalloc\"\n", file, line);
+        pmt_dump_err(c);
         _fail(file, line);
     }
     if (any[0] == NULL)
@@ -438,8 +451,9 @@ static inline void pmt_assert_abort_(const pmt_child_t *c, const char *const *an
     for (size_t i = 0; any[i] != NULL; i++)
         if (pmt_contains(c->err, any[i]))
             return;
-    print_error("%s:%d: stderr has none of the expected texts (first: \"%s\"):\n%s\n", file,
-                line, any[0], c->err);
+    print_error("%s:%d: stderr has none of the expected texts (first: \"%s\")\n", file,
+                line, any[0]);
+    pmt_dump_err(c);
     _fail(file, line);
 }
 

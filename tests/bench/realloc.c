@@ -125,7 +125,7 @@ int main(int argc, char **argv)
     double t0;
 
     bench_parse(argc, argv, "realloc", &args);
-    per_thread = bench_scaled(&args, 400) / args.threads;
+    per_thread = bench_scaled(&args, 300) / args.threads;
     if (per_thread < 1)
         per_thread = 1;
     w = calloc((size_t)args.threads, sizeof(*w));

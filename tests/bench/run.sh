@@ -268,6 +268,8 @@ host=$(uname -srm)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
 ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?')
 if [ -n "${BENCH_VIA_MAKE:-}" ]; then
+    # make bench-sweep adds --sweep itself
+    [ "$BENCH_VIA_MAKE" = bench-sweep ] && user_args=$(echo "$user_args" | sed 's/^--sweep *//')
     cmd="make $BENCH_VIA_MAKE${user_args:+ BENCH_ARGS=\"$user_args\"}"
 else
     cmd="tests/bench/run.sh${user_args:+ $user_args}"
@@ -304,11 +306,13 @@ chart_base="$out/$base"
     echo "- Host: $host; $ncpu CPUs${cpu:+ ($cpu)}; $(date -u '+%Y-%m-%d %H:%M UTC');" \
          "load average before: ${load:-?}"
     echo "- Runs: $runs per workload and allocator, interleaved; medians shown." \
-         "Threads: ${threads:-default ($ncpu)}$( [ $sweep = 1 ] && echo " (sweep: $sweep_threads)")."
+         "Threads: ${threads:-default ($ncpu)}$( [ $sweep = 1 ] &&
+                                                echo " (sweep: $sweep_threads)")."
     echo "- Allocators: $active.$preloads"
     [ -n "$tunables" ] && echo "- Environment: \`$tunables\`"
     [ -n "$notes" ] && printf '%s\n' "$notes" | sed '/^$/d'
-    [ $failed -gt 0 ] && echo "- **$failed run(s) FAILED**; see $out/logs/. They are not in the medians."
+    [ $failed -gt 0 ] &&
+        echo "- **$failed run(s) FAILED**; see $out/logs/. They are not in the medians."
     echo
 } >"$md"
 
@@ -339,9 +343,11 @@ if [ $sweep = 0 ]; then
         for (j = 1; j <= na; j++) { hdr = hdr " " A[j] " |"; sep = sep "---:|" }
         for (pass = 1; pass <= 2; pass++) {
             if (pass == 1)
-                printf "## Wall time, seconds (in brackets: %s / other; < 1: %s is faster)\n\n", ref, ref
+                printf "## Wall time, seconds (in brackets: %s / other; < 1: %s is faster)" \
+                       "\n\n", ref, ref
             else
-                printf "\n## Peak RSS, MiB (in brackets: %s / other; < 1: %s uses less)\n\n", ref, ref
+                printf "\n## Peak RSS, MiB (in brackets: %s / other; < 1: %s uses less)" \
+                       "\n\n", ref, ref
             print hdr; print sep
             for (j = 1; j <= na; j++) { lsum[j] = 0; lcnt[j] = 0 }
             for (i = 1; i <= nw; i++) {

@@ -216,8 +216,8 @@ static void run_child(const char *setting, const char *ops)
     assert_int_equal(pmt_spawn("random", env, 240, &c), 0);
     if (c.timed_out || !WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
         char st[128];
-        fail_msg("%s %s: child %s; stderr:\n%s", setting, seedvar,
-                 pmt_status_str(&c, st, sizeof st), c.err);
+        pmt_dump_err(&c);
+        fail_msg("%s %s: child %s", setting, seedvar, pmt_status_str(&c, st, sizeof st));
     }
     pmt_child_free(&c);
 }

@@ -471,8 +471,10 @@ static void run_bad(const char *casename, const char *assignment, const char *va
     pmt_child_t c;
     assert_int_equal(pmt_spawn(casename, env, 30, &c), 0);
     pmt_assert_exit0_(&c, assignment, __FILE__, __LINE__);
-    if (!pmt_contains(c.err, "pmalloc:") || !pmt_contains(c.err, var))
-        fail_msg("%s: stderr lacks \"pmalloc:\" and \"%s\":\n%s", assignment, var, c.err);
+    if (!pmt_contains(c.err, "pmalloc:") || !pmt_contains(c.err, var)) {
+        pmt_dump_err(&c);
+        fail_msg("%s: stderr lacks \"pmalloc:\" and \"%s\"", assignment, var);
+    }
     pmt_child_free(&c);
 }
 
@@ -496,8 +498,10 @@ static void test_on_bad_config(void **state)
     pmt_child_t c;
     assert_int_equal(pmt_spawn("bad_mmap_threshold", quiet, 30, &c), 0);
     pmt_assert_exit0(&c);
-    if (pmt_contains(c.err, "PM_MMAP_THRESHOLD"))
-        fail_msg("PM_ON_BAD_CONFIG=quiet still warned:\n%s", c.err);
+    if (pmt_contains(c.err, "PM_MMAP_THRESHOLD")) {
+        pmt_dump_err(&c);
+        fail_msg("PM_ON_BAD_CONFIG=quiet still warned");
+    }
     pmt_child_free(&c);
     /* abort: the first pm_* call aborts, naming the variable. */
     const char *abrt[] = { "PM_ON_BAD_CONFIG=abort", "PM_MMAP_THRESHOLD=banana", NULL };
@@ -521,13 +525,17 @@ static void test_print_config(void **state)
     pmt_child_t c;
     assert_int_equal(pmt_spawn("print_config", on, 30, &c), 0);
     pmt_assert_exit0(&c);
-    if (!pmt_contains(c.err, "mmap_threshold") && !pmt_contains(c.err, "MMAP_THRESHOLD"))
-        fail_msg("PM_PRINT_CONFIG=1 printed no settings:\n%s", c.err);
+    if (!pmt_contains(c.err, "mmap_threshold") && !pmt_contains(c.err, "MMAP_THRESHOLD")) {
+        pmt_dump_err(&c);
+        fail_msg("PM_PRINT_CONFIG=1 printed no settings");
+    }
     pmt_child_free(&c);
     assert_int_equal(pmt_spawn("print_config", NULL, 30, &c), 0);
     pmt_assert_exit0(&c);
-    if (c.err_len != 0)
-        fail_msg("stderr not empty without PM_PRINT_CONFIG:\n%s", c.err);
+    if (c.err_len != 0) {
+        pmt_dump_err(&c);
+        fail_msg("stderr not empty without PM_PRINT_CONFIG");
+    }
     pmt_child_free(&c);
 }
 

@@ -104,15 +104,17 @@ static void test_fork_while_allocating(void **state)
         assert_int_equal(pthread_create(&t[i], NULL, churner, (void *)(i + 1)), 0);
     usleep(20000);
     int forks = PMT_SCALE(50, 20), failed = 0;
-    char first[4096] = "";
+    char first[256] = "";
     for (int f = 0; f < forks; f++) {
         pmt_child_t c;
         assert_int_equal(pmt_fork_run(fork_child_work, (void *)(uintptr_t)(f + 1), 20, &c), 0);
         if (c.timed_out || !WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
             char st[128];
-            if (failed++ == 0)
-                snprintf(first, sizeof first, "fork %d: child %s; stderr:\n%s", f,
-                         pmt_status_str(&c, st, sizeof st), c.err);
+            if (failed++ == 0) {
+                snprintf(first, sizeof first, "fork %d: child %s", f,
+                         pmt_status_str(&c, st, sizeof st));
+                pmt_dump_err(&c);
+            }
         }
         pmt_child_free(&c);
         usleep(2000);
