@@ -226,6 +226,7 @@ pm_arena_t *_pm_arena_next(pm_arena_t *a, pm_arena_t *start)
 /* ---- fork: every lock, in rank order ----------------------------------- */
 static void fork_prepare(void)
 {
+    _pm_options_lock();
     pthread_mutex_lock(&arena_list_lock);
     uint32_t n = _pm_narenas;
     for (uint32_t i = 0; i < n; i++)
@@ -241,6 +242,7 @@ static void fork_parent(void)
     for (uint32_t i = _pm_narenas; i-- > 0;)
         pthread_mutex_unlock(&_pm_arenas[i]->lock);
     pthread_mutex_unlock(&arena_list_lock);
+    _pm_options_unlock();
 }
 
 static void fork_child(void)
@@ -255,6 +257,7 @@ static void fork_child(void)
         pthread_mutex_unlock(&a->lock);
     }
     pthread_mutex_unlock(&arena_list_lock);
+    _pm_options_unlock();
 }
 
 void _pm_fork_install(void)

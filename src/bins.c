@@ -381,7 +381,7 @@ bool _pm_bins_grow_inplace(pm_arena_t *a, pm_chunk_t *c, size_t csize)
     chunk_head_store(n, 0);
     a->in_use -= s; /* chunk_split adds the whole result back */
     chunk_split(a, c, s + ns, csize);
-    chunk_head_store(c, chunk_make_head(c, head_size(chunk_head(c)), PM_ST_INUSE, h & PM_PREV_INUSE));
+    chunk_set(c, head_size(chunk_head(c)), PM_ST_INUSE, h & PM_PREV_INUSE);
     return true;
 }
 

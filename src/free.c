@@ -203,7 +203,15 @@ void _pm_free_slow(void *p)
     }
     if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
         _pm_debug_on_free(c, "pm_free", p);
-    if (_pm_tcache_free_slow(_pm_tls_tc, c, h))
+    pm_tcache_t *tc = _pm_tls_tc;
+    if (PM_UNLIKELY(!tc->real)) {
+        /* A thread that only frees (a consumer) still needs its cache, or
+         * each of its frees would take the owner's lock. */
+        pm_tcache_t *t = _pm_tcache_create();
+        if (t)
+            tc = t;
+    }
+    if (_pm_tcache_free_slow(tc, c, h))
         return;
     pm_arena_t *a = heap_of(c)->arena;
     _pm_arena_lock(a);
@@ -230,12 +238,12 @@ void pm_free(void *p)
                       *mem_word0(p) != tc_key(p))) {
             pm_tbin_t *b = &tc->bins[s >> 4];
             uint32_t cnt = b->count;
-            if (PM_LIKELY(cnt < b->cap)) {
-                *mem_word0(p) = tc_key(p);
-                b->slots[cnt] = p;
-                __atomic_store_n(&b->count, cnt + 1, __ATOMIC_RELAXED);
-                return;
-            }
+            *mem_word0(p) = tc_key(p);
+            if (PM_UNLIKELY(cnt >= b->cap))
+                cnt = _pm_tcache_bin_overflow(b);
+            b->slots[cnt] = p;
+            __atomic_store_n(&b->count, cnt + 1, __ATOMIC_RELAXED);
+            return;
         }
     }
     _pm_free_slow(p);

@@ -16,7 +16,7 @@
  * chunk is one mask away; a bitmap of heap slots says, with one load, whether
  * an address lies in a pmalloc heap before anything is read from it.
  *
- * Lock ranks (take in this order, never back): init/arena list < arena locks,
+ * Lock ranks (take in this order, never back): options < init/arena list < arena locks,
  * by index, one at a time except in the fork handler < large (mmap) lock <
  * thread-cache list lock.
  */
@@ -106,7 +106,10 @@ PM_INLINE size_t head_size(uint64_t head) { return head & PM_SIZE_MASK; }
 PM_INLINE unsigned head_state(uint64_t head) { return (head & PM_STATE_MASK) >> PM_STATE_SHIFT; }
 PM_INLINE pm_chunk_t *mem2chunk(const void *p) { return (pm_chunk_t *)((char *)p - PM_HDR); }
 PM_INLINE void *chunk2mem(const pm_chunk_t *c) { return (char *)c + PM_HDR; }
-PM_INLINE pm_chunk_t *chunk_at(const void *c, size_t off) { return (pm_chunk_t *)((char *)c + off); }
+PM_INLINE pm_chunk_t *chunk_at(const void *c, size_t off)
+{
+    return (pm_chunk_t *)((char *)c + off);
+}
 /* Rewrite c's head with a new state, keeping size and PREV_INUSE. */
 PM_INLINE void chunk_set_state(pm_chunk_t *c, uint64_t head, unsigned state)
 {
@@ -320,7 +323,7 @@ pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how);
 uintptr_t _pm_link_mangle(const void *field, const void *p);
 /* The stash (arena lock held): blocks of class k keep their cache key and
  * link through their second word. */
-#define PM_STASH_MAX (1 * PM_MIB) /* stashed bytes above this are coalesced */
+#define PM_STASH_MAX (16 * PM_MIB) /* stashed bytes above this are coalesced */
 void _pm_stash_push(pm_arena_t *a, void *p, unsigned k, size_t size);
 void *_pm_stash_pop(pm_arena_t *a, unsigned k);
 void _pm_stash_consolidate(pm_arena_t *a);
@@ -342,6 +345,8 @@ pm_tcache_t *_pm_tcache_create(void);
 void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize);
 bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t head);
 void _pm_tcache_flush_all(pm_tcache_t *tc);
+/* A full bin: send its older half back; returns the new count. */
+PM_COLD uint32_t _pm_tcache_bin_overflow(pm_tbin_t *b);
 void _pm_tcache_remote_push(pm_tcache_t *tc, void *p);
 void _pm_tcache_remote_flush(pm_tcache_t *tc);
 void _pm_tcache_stats(size_t *blocks, size_t *bytes);

@@ -34,7 +34,8 @@ static pm_lentry_t *table_find(uintptr_t key, bool *tomb)
     *tomb = false;
     if (!table)
         return NULL;
-    for (size_t i = slot_of(key, table_cap), n = 0; n < table_cap; i = (i + 1) & (table_cap - 1), n++) {
+    size_t mask = table_cap - 1;
+    for (size_t i = slot_of(key, table_cap), n = 0; n < table_cap; i = (i + 1) & mask, n++) {
         if (table[i].key == 0)
             return NULL;
         if (table[i].key == key)

@@ -49,7 +49,7 @@ enum pm_opt_kind {
       "fill byte for fresh and freed blocks (0: off)")                              \
     X(check, "PM_CHECK", "check", PM_CHECK, 0, 0, 2, PM_KIND_COUNT,                 \
       "integrity checks: 0 cheap, 1 canaries and free fill, 2 full validation")     \
-    X(tcache_count, "PM_TCACHE_COUNT", "tcache_count", PM_TCACHE_COUNT, 64, 0,      \
+    X(tcache_count, "PM_TCACHE_COUNT", "tcache_count", PM_TCACHE_COUNT, 128, 0,     \
       1024, PM_KIND_COUNT, "blocks per size class in a thread cache (0: off)")      \
     X(tcache_max, "PM_TCACHE_MAX", "tcache_max", PM_TCACHE_MAX, 32 * PM_KIB, 0,     \
       PM_TCACHE_MAX_LIMIT, PM_KIND_SIZE, "largest request the thread cache serves") \

@@ -16,7 +16,7 @@
     X(heaps, "heaps", a->nheaps)                            \
     X(threads, "threads", (size_t)a->attached)              \
     X(locks, "locks", (size_t)a->lock_acquired)             \
-    X(contended, "contended", (size_t)a->lock_contended)
+    X(contended, "contended", (size_t)__atomic_load_n(&a->lock_contended, __ATOMIC_RELAXED))
 
 typedef struct {
 #define PM_X_FIELD(id, label, expr) size_t id;

@@ -194,6 +194,12 @@ static void bin_flush(pm_tbin_t *b, uint32_t keep)
     __atomic_store_n(&b->count, keep, __ATOMIC_RELAXED);
 }
 
+uint32_t _pm_tcache_bin_overflow(pm_tbin_t *b)
+{
+    bin_flush(b, b->cap / 2);
+    return b->count;
+}
+
 void _pm_tcache_flush_all(pm_tcache_t *tc)
 {
     for (unsigned k = 0; k < tc->nclass; k++)

@@ -51,8 +51,8 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
                 _pm_bins_unlink(a, c, s, "pm_malloc_trim");
                 chunk_set(c, s, PM_ST_CACHED, chunk_head(c) & PM_PREV_INUSE);
                 pm_chunk_t *n = chunk_at(c, s);
-                chunk_head_store(n, chunk_make_head(n, head_size(chunk_head(n)), head_state(chunk_head(n)),
-                                          PM_PREV_INUSE));
+                uint64_t nh = chunk_head(n);
+                chunk_set(n, head_size(nh), head_state(nh), PM_PREV_INUSE);
                 a->in_use += s;
                 held[nheld++] = c;
                 c = a->bins[k];

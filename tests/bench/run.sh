@@ -112,6 +112,11 @@ else
     runs=${runs:-5}
     base=bench
 fi
+for n in "$runs" "$limit" ${threads:+"$threads"} $sweep_threads; do
+    case $n in
+    ''|*[!0-9]*|0) echo "run.sh: '$n' is not a positive whole number" >&2; exit 64 ;;
+    esac
+done
 for w in $workloads; do
     case " $(echo $WORKLOADS) " in
     *" $w "*) ;;
