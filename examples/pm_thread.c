@@ -206,6 +206,9 @@ int main(int argc, char **argv)
     double elapsed;
     struct pm_mallinfo mi;
 
+    /* Line by line even into a pipe, so that pmalloc's own lines on stderr
+     * land between the right lines of this output. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc > 3 || (argc > 1 && argv[1][0] == '-')) {
         fprintf(stderr, "usage: %s [threads [rounds-per-thread]]   (default 8 1000000)\n",
                 argv[0]);

@@ -7,8 +7,8 @@
  *   ./examples/tuning
  *
  * Exits 0 when every call and every effect is as documented, 1 otherwise.
- * pm_mallopt outranks the environment and the ini file, so the numbers are
- * the same whatever PM_* variables are set.
+ * pm_mallopt outranks the environment and the ini file, and the demo sets
+ * every setting its numbers depend on, so PM_* variables do not change them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -119,10 +119,18 @@ int main(void)
     size_t held_low, held_high;
     int trimmed;
 
+    /* Line by line even into a pipe, so that pmalloc's own lines on stderr
+     * land between the right lines of this output. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     printf("1. settings made at start-up, before the first allocation\n");
     set_or_complain("PM_ARENA_MAX", PM_ARENA_MAX, 2);
     set_or_complain("PM_MMAP_THRESHOLD", PM_MMAP_THRESHOLD, 256 * KIB);
     set_or_complain("PM_TRIM_THRESHOLD", PM_TRIM_THRESHOLD, 64 * KIB);
+    /* The numbers below also depend on these; pinned to their defaults so
+     * that PM_* variables in the environment cannot change the story. */
+    set_or_complain("PM_TOP_PAD", PM_TOP_PAD, 128 * KIB);
+    set_or_complain("PM_MMAP_MAX", PM_MMAP_MAX, 65536);
+    set_or_complain("PM_TCACHE_MAX", PM_TCACHE_MAX, 32 * KIB);
 
     printf("\n2. the mmap threshold decides where a 200 KiB block comes from\n");
     printf("  threshold raised to 256 KiB:\n");

@@ -129,7 +129,7 @@ pm_arena_t *_pm_arena_create(void)
 static pm_arena_t *arena_least_loaded(void)
 {
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
-    pm_arena_t *best = _pm_arenas[0];
+    pm_arena_t *best = NULL;
     uint32_t load = UINT32_MAX;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t l = __atomic_load_n(&_pm_arenas[i]->attached, __ATOMIC_RELAXED);

@@ -242,6 +242,56 @@ pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how)
     return t;
 }
 
+/* The free tail c (s bytes, before the fence) of old heap hp: shrink the
+ * heap past it, keeping keep bytes, as top trimming does for the current
+ * heap. The cut-off range waits in a->tail for the unlocked purge. Returns
+ * c's new size. */
+static size_t heap_cut_tail(pm_arena_t *a, pm_heap_t *hp, pm_chunk_t *c, size_t s,
+                            uint64_t pinuse, size_t keep)
+{
+    size_t page = _pm_os_page_size();
+    uintptr_t cut = (uintptr_t)c + 2 * PM_MIN_CHUNK + keep;
+    cut = (cut + page - 1) & ~(uintptr_t)(page - 1);
+    if (cut + page >= (uintptr_t)hp->end)
+        return s;
+    pm_chunk_t *fence = (pm_chunk_t *)(cut - PM_MIN_CHUNK);
+    size_t ns = (size_t)((char *)fence - (char *)c);
+    a->tail.addr = (void *)cut;
+    a->tail.len = (size_t)(hp->end - (char *)cut);
+    a->tail.heap = hp;
+    a->held -= a->tail.len;
+    hp->end = (char *)cut;
+    chunk_set(c, ns, PM_ST_FREE, pinuse);
+    fence->prev_size = ns;
+    chunk_set(fence, PM_MIN_CHUNK, PM_ST_FENCE, 0);
+    return ns;
+}
+
+bool _pm_bins_cut_old_tail(pm_arena_t *a, size_t keep)
+{
+    if (a->tail.len)
+        return false;
+    for (pm_heap_t *hp = a->heap->prev; hp; hp = hp->prev) {
+        pm_chunk_t *fence = (pm_chunk_t *)(hp->end - PM_MIN_CHUNK);
+        uint64_t fh = chunk_head(fence);
+        if (!chunk_head_ok(fence, fh) || head_state(fh) != PM_ST_FENCE ||
+            head_size(fh) != PM_MIN_CHUNK || (fh & PM_PREV_INUSE) ||
+            fence->prev_size > (size_t)((char *)fence - hp->first))
+            continue;
+        pm_chunk_t *c = (pm_chunk_t *)((char *)fence - fence->prev_size);
+        uint64_t h = chunk_head(c);
+        size_t s = head_size(h);
+        if (head_state(h) != PM_ST_FREE || s != fence->prev_size)
+            continue;
+        _pm_bins_unlink(a, c, s, "pm_malloc_trim");
+        size_t ns = heap_cut_tail(a, hp, c, s, h & PM_PREV_INUSE, keep);
+        _pm_bins_insert(a, c, ns);
+        if (ns != s)
+            return true;
+    }
+    return false;
+}
+
 void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
 {
     /* No stale cache key may outlive the block: a chunk carved here later
@@ -304,26 +354,8 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
         return;
     }
     if (PM_UNLIKELY(head_state(nh) == PM_ST_FENCE && hp != a->heap &&
-                    s > PM_OPT(trim_threshold) + PM_MIN_CHUNK && !a->tail.len)) {
-        /* The free tail of an old heap: shrink the heap past it, as top
-         * trimming does for the current one. */
-        size_t page = _pm_os_page_size();
-        uintptr_t cut = (uintptr_t)c + 2 * PM_MIN_CHUNK + PM_OPT(top_pad);
-        cut = (cut + page - 1) & ~(uintptr_t)(page - 1);
-        if (cut + page < (uintptr_t)hp->end) {
-            pm_chunk_t *fence = (pm_chunk_t *)(cut - PM_MIN_CHUNK);
-            size_t ns = (size_t)((char *)fence - (char *)c);
-            a->tail.addr = (void *)cut;
-            a->tail.len = (size_t)(hp->end - (char *)cut);
-            a->tail.heap = hp;
-            a->held -= a->tail.len;
-            hp->end = (char *)cut;
-            chunk_set(c, ns, PM_ST_FREE, h & PM_PREV_INUSE);
-            fence->prev_size = ns;
-            chunk_set(fence, PM_MIN_CHUNK, PM_ST_FENCE, 0);
-            s = ns;
-        }
-    }
+                    s > PM_OPT(trim_threshold) + PM_MIN_CHUNK && !a->tail.len))
+        s = heap_cut_tail(a, hp, c, s, h & PM_PREV_INUSE, PM_OPT(top_pad));
     _pm_bins_insert(a, c, s);
 }
 

@@ -123,9 +123,10 @@ PM_INLINE void chunk_set(pm_chunk_t *c, size_t size, unsigned state, uint64_t pi
 /* A block in a thread cache or a remote buffer keeps its INUSE head (only
  * the arena writes heads) and carries this key in its first word instead:
  * the key says "freed", so a second free is caught without a lock. */
+extern uint64_t _pm_key_secret; /* its own secret, drawn with _pm_secret */
 PM_INLINE uint64_t tc_key(const void *p)
 {
-    return _pm_secret ^ (uintptr_t)p ^ 0x746361636865ull;
+    return _pm_key_secret ^ (uintptr_t)p;
 }
 PM_INLINE uint64_t *mem_word0(void *p) { return (uint64_t *)p; }
 
@@ -314,6 +315,9 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call);
  * after unlocking and calls _pm_purge_done. */
 bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp);
 void _pm_purge_done(pm_purge_t *pp);
+/* Cut the free tail of one old heap (keeping keep bytes) into a->tail;
+ * true if one was cut. */
+bool _pm_bins_cut_old_tail(pm_arena_t *a, size_t keep);
 /* Grow chunk c (INUSE) in place to at least csize; true on success. */
 bool _pm_bins_grow_inplace(pm_arena_t *a, pm_chunk_t *c, size_t csize);
 /* Shrink chunk c (INUSE) to csize, freeing the tail. */

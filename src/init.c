@@ -9,6 +9,7 @@
 #include <errno.h>
 
 uint64_t _pm_secret;
+uint64_t _pm_key_secret;
 int _pm_initialized;
 int _pm_check_level;
 pthread_mutex_t _pm_init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -42,6 +43,8 @@ void _pm_init_slow(void)
     int saved = errno;
     _pm_os_random(&_pm_secret, sizeof _pm_secret);
     _pm_secret |= 1;
+    _pm_os_random(&_pm_key_secret, sizeof _pm_key_secret);
+    _pm_key_secret |= (uint64_t)1 << 63; /* never 0 for any pointer below 2^63 */
     _pm_options_busy_hook = options_busy;
     _pm_options_load();
     _pm_check_level = (int)PM_OPT(check);

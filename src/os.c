@@ -96,11 +96,13 @@ void *_pm_os_remap(void *p, size_t old_size, size_t new_size)
 size_t _pm_os_page_size(void)
 {
     static size_t page;
-    if (!page) {
+    size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
+    if (!p) {
         long v = sysconf(_SC_PAGESIZE);
-        page = v > 0 ? (size_t)v : 4096;
+        p = v > 0 ? (size_t)v : 4096;
+        __atomic_store_n(&page, p, __ATOMIC_RELAXED);
     }
-    return page;
+    return p;
 }
 
 int _pm_os_ncpus(void)

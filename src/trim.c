@@ -80,6 +80,15 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
             _pm_bins_free(a, held[i], "pm_malloc_trim");
         _pm_arena_unlock_trim(a);
     }
+    /* Old heaps: cut their free tails back, one heap per lock. */
+    for (;;) {
+        _pm_arena_lock(a);
+        bool cut = _pm_bins_cut_old_tail(a, pad);
+        _pm_arena_unlock_trim(a);
+        if (!cut)
+            break;
+        released = 1;
+    }
     return released;
 }
 

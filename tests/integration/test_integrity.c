@@ -24,7 +24,8 @@
  *   invalid_free_small_region_far        | (none: pmalloc has no size-class regions)
  *   unaligned_free_small                 | invalid_free_small_plus8 / _plus16
  *   unaligned_free_large                 | invalid_free_mmap_plus8 / _plus16 / _plus64k
- *   uninitialized_free                   | invalid_free_wild ((void *)1)
+ *   uninitialized_free                   | invalid_free_wild ((void *)1), _page (0x1000),
+ *                                        | _high (0x7ffffffff000): never mapped
  *   (none: stack / static objects)       | invalid_free_stack, invalid_free_static
  *   uninitialized_realloc                | realloc_freed_* ("pointer already freed")
  *   invalid_malloc_usable_size_small     | usable_size_freed_*
@@ -436,6 +437,8 @@ static const spec_t specs[] = {
     { "invalid_free_unprotected", "free_own_mapping", { "PMT_MODE=rw" }, INV, ABORTS },
     { "invalid_free_protected", "free_own_mapping", { "PMT_MODE=none" }, INV, ABORTS },
     { "invalid_free_wild", "free_wild", { "PMT_OFFSET=1" }, INV, ABORTS },
+    { "invalid_free_wild_page", "free_wild", { "PMT_OFFSET=0x1000" }, INV, ABORTS },
+    { "invalid_free_wild_high", "free_wild", { "PMT_OFFSET=0x7ffffffff000" }, INV, ABORTS },
 
     { "realloc_freed_small", "realloc_freed", { "PMT_SIZE=32" }, FREED, ABORTS },
     { "realloc_freed_medium", "realloc_freed", { "PMT_SIZE=4000" }, FREED, ABORTS },
