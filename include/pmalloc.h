@@ -29,6 +29,7 @@ extern "C" {
 #define PM_ON_BAD_CONFIG   (-103) /* 0 warn, 1 quiet, 2 abort                       */
 #define PM_PRINT_CONFIG    (-104) /* 1: print the settings in force at init         */
 #define PM_THP             (-105) /* 1: huge pages for direct mappings >= 2 MiB     */
+#define PM_MMAP_DYNAMIC    (-106) /* 1: glibc's rising mmap threshold (default 0)   */
 
 /* pm_config_dump() formats. */
 #define PM_DUMP_TEXT 0

@@ -69,7 +69,7 @@ __attribute__((noinline)) void *_pm_alloc_slow(size_t n)
             tc = t;
     }
     size_t csize = chunk_size_for(n);
-    if (n >= PM_OPT(mmap_threshold)) {
+    if (n >= mmap_threshold()) {
         bool ok;
         void *p = _pm_large_alloc(n, 0, &ok);
         if (p || ok) {
@@ -114,7 +114,7 @@ void *pm_calloc(size_t nmemb, size_t size)
     /* Why these paths: memory fresh from mmap or from an untouched top is
      * already zero, and a big calloc should not pay for a memset. */
     if (_pm_check_level == 0 && !PM_OPT(perturb) && n > PM_OPT(tcache_max)) {
-        if (n >= PM_OPT(mmap_threshold)) {
+        if (n >= mmap_threshold()) {
             bool ok;
             void *p = _pm_large_alloc(n, 0, &ok);
             if (p || ok)
@@ -137,7 +137,7 @@ static void *memalign_impl(size_t align, size_t n)
     if (n > PM_MAX_REQUEST || align > PM_MAX_REQUEST ||
         __builtin_add_overflow(csize, align + PM_MIN_CHUNK, &total))
         return enomem();
-    if (n + align >= PM_OPT(mmap_threshold)) {
+    if (n + align >= mmap_threshold()) {
         bool ok;
         void *p = _pm_large_alloc(n, align, &ok);
         if (p || ok) {
@@ -232,7 +232,7 @@ void *pm_realloc(void *p, size_t n)
     if (_pm_check_level >= 1)
         _pm_debug_check_canary(c, "pm_realloc", p);
     if (head_state(h) == PM_ST_MMAPPED) {
-        if (n >= PM_OPT(mmap_threshold)) {
+        if (n >= mmap_threshold()) {
             void *q = _pm_large_realloc(c, p, n);
             if (_pm_check_level >= 1)
                 _pm_debug_set_canary(q ? mem2chunk(q) : c);
@@ -254,7 +254,7 @@ void *pm_realloc(void *p, size_t n)
                 _pm_debug_set_canary(c);
             return p;
         }
-        if (n < PM_OPT(mmap_threshold)) {
+        if (n < mmap_threshold()) {
             _pm_arena_lock(a);
             bool grown = _pm_bins_grow_inplace(a, c, csize);
             _pm_arena_unlock(a);

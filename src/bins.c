@@ -354,7 +354,7 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
         return;
     }
     if (PM_UNLIKELY(head_state(nh) == PM_ST_FENCE && hp != a->heap &&
-                    s > PM_OPT(trim_threshold) + PM_MIN_CHUNK && !a->tail.len))
+                    s > trim_threshold() + PM_MIN_CHUNK && !a->tail.len))
         s = heap_cut_tail(a, hp, c, s, h & PM_PREV_INUSE, PM_OPT(top_pad));
     _pm_bins_insert(a, c, s);
 }

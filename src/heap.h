@@ -333,6 +333,20 @@ void *_pm_stash_pop(pm_arena_t *a, unsigned k);
 void _pm_stash_consolidate(pm_arena_t *a);
 
 /* large.c */
+/* The thresholds in force: the settings, or with mmap_dynamic on and the
+ * setting left at its default, the size of the largest mapping freed so far
+ * (glibc's rule, up to PM_MMAP_THRESHOLD_MAX; trim follows at twice it). */
+extern size_t _pm_mmap_dyn;
+PM_INLINE size_t mmap_threshold(void)
+{
+    size_t t = PM_OPT(mmap_threshold), d = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
+    return d > t ? d : t;
+}
+PM_INLINE size_t trim_threshold(void)
+{
+    size_t t = PM_OPT(trim_threshold), d = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
+    return 2 * d > t ? 2 * d : t;
+}
 void *_pm_large_alloc(size_t n, size_t align, bool *ok);
 void _pm_large_free(pm_chunk_t *c, const char *call, void *p);
 void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n);

@@ -18,6 +18,8 @@ typedef struct {
 
 #define PM_HUGE_PAGE ((size_t)2 << 20)
 
+size_t _pm_mmap_dyn;
+
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_lentry_t *table;
 static size_t table_cap, table_used; /* used counts live + tombstones */
@@ -207,6 +209,12 @@ void _pm_large_free(pm_chunk_t *c, const char *call, void *p)
     __atomic_store_n(&live_count, live_count - 1, __ATOMIC_RELAXED);
     __atomic_store_n(&live_bytes, live_bytes - len, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&large_lock);
+    /* Why only when both are defaults: a threshold the user set stays put. */
+    if (PM_UNLIKELY(PM_OPT(mmap_dynamic)) && len <= PM_MMAP_THRESHOLD_MAX &&
+        _pm_opt_state[PM_OPT_mmap_threshold].src == PM_SRC_DEFAULT &&
+        _pm_opt_state[PM_OPT_trim_threshold].src == PM_SRC_DEFAULT &&
+        len > __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED))
+        __atomic_store_n(&_pm_mmap_dyn, len, __ATOMIC_RELAXED);
     /* Unlock, then unmap. */
     _pm_os_unmap((char *)c - c->prev_size, len);
 }

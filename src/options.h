@@ -58,7 +58,9 @@ enum pm_opt_kind {
     X(print_config, "PM_PRINT_CONFIG", "print_config", PM_PRINT_CONFIG, 0, 0, 1,    \
       PM_KIND_BOOL, "print every setting and its source at init")                   \
     X(thp, "PM_THP", "thp", PM_THP, 1, 0, 1, PM_KIND_BOOL,                          \
-      "ask for transparent huge pages on direct mappings of 2 MiB and more")
+      "ask for transparent huge pages on direct mappings of 2 MiB and more")         \
+    X(mmap_dynamic, "PM_MMAP_DYNAMIC", "mmap_dynamic", PM_MMAP_DYNAMIC, 0, 0, 1,     \
+      PM_KIND_BOOL, "raise unset mmap/trim thresholds to each freed mapping, as glibc")
 
 enum pm_opt_id {
 #define PM_X_ID(id, env, key, param, def, min, max, kind, help) PM_OPT_##id,

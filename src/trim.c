@@ -13,7 +13,7 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
     pm_purge_t pp;
     bool purge = false;
     size_t top = (size_t)(a->heap->end - (char *)a->top);
-    if (PM_UNLIKELY(top > PM_OPT(trim_threshold) + PM_MIN_CHUNK))
+    if (PM_UNLIKELY(top > trim_threshold() + PM_MIN_CHUNK))
         purge = _pm_bins_plan_trim(a, PM_OPT(top_pad), &pp);
     pm_heap_t *gone = a->release;
     pm_purge_t tail = a->tail;

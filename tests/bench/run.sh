@@ -16,6 +16,9 @@
 # same as bench-sweep.*. --publish copies the table and chart to
 # SRCDIR/tests/bench/report/.
 set -u
+# The whole script is one brace group: the shell reads it all before running
+# it, so that editing this file during a long run cannot derail the run.
+{
 
 usage() {
     cat <<'EOF'
@@ -310,9 +313,14 @@ chart_base="$out/$base"
     echo "- Command: \`$cmd\` ($elapsed s in all)"
     echo "- Host: $host; $ncpu CPUs${cpu:+ ($cpu)}; $(date -u '+%Y-%m-%d %H:%M UTC');" \
          "load average before: ${load:-?}"
+    if [ $sweep = 1 ]; then
+        tdesc="$sweep_threads (xmalloc at 1 thread frees its own blocks; from 2 on,"
+        tdesc="$tdesc half the threads produce and half consume)"
+    else
+        tdesc=${threads:-default ($ncpu)}
+    fi
     echo "- Runs: $runs per workload and allocator, interleaved; medians shown." \
-         "Threads: ${threads:-default ($ncpu)}$( [ $sweep = 1 ] &&
-                                                echo " (sweep: $sweep_threads)")."
+         "Threads: $tdesc."
     echo "- Allocators: $active.$preloads"
     [ -n "$tunables" ] && echo "- Environment: \`$tunables\`"
     [ -n "$notes" ] && printf '%s\n' "$notes" | sed '/^$/d'
@@ -514,3 +522,4 @@ if [ $failed -gt 0 ]; then
     exit 1
 fi
 exit 0
+}
