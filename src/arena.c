@@ -17,6 +17,17 @@ pm_arena_t *_pm_arenas[PM_ARENA_LIMIT];
 uint32_t _pm_narenas;
 uint64_t _pm_heap_map[1u << (PM_ADDR_BITS - PM_HEAP_SHIFT - 6)];
 
+#define PM_ARENA_SPIN 200
+
+static inline void pm_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* Rank 0: guards the arena table (creation) and nothing else. */
 static pthread_mutex_t arena_list_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -195,6 +206,13 @@ pm_arena_t *_pm_arena_get_locked(void)
     if (PM_LIKELY(arena_trylock(a)))
         return a;
     __atomic_fetch_add(&a->lock_contended, 1, __ATOMIC_RELAXED);
+    /* Why spin a little first: lock holders hold it for a batch, briefly;
+     * moving at the first overlap scatters a thread's memory over arenas. */
+    for (int spin = 0; spin < PM_ARENA_SPIN; spin++) {
+        pm_cpu_relax();
+        if (arena_trylock(a))
+            return a;
+    }
     /* Busy: move to an arena that is free right now... */
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
     for (uint32_t i = 1; i < n; i++) {

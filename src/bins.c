@@ -62,6 +62,47 @@ void *_pm_stash_pop(pm_arena_t *a, unsigned k)
     return p;
 }
 
+void _pm_remote_push(pm_arena_t *a, void *first, void *last, size_t bytes)
+{
+    uint64_t *lw = last;
+    void *head = __atomic_load_n(&a->remote_head, __ATOMIC_RELAXED);
+    do
+        lw[1] = _pm_link_mangle(&lw[1], head);
+    while (!__atomic_compare_exchange_n(&a->remote_head, &head, first, true, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED));
+    __atomic_fetch_add(&a->remote_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+void _pm_remote_drain(pm_arena_t *a)
+{
+    if (!__atomic_load_n(&a->remote_head, __ATOMIC_RELAXED))
+        return;
+    void *p = __atomic_exchange_n(&a->remote_head, NULL, __ATOMIC_ACQUIRE);
+    bool stash = _pm_check_level == 0 && !PM_OPT(perturb);
+    size_t bytes = 0;
+    while (p) {
+        uint64_t *w = p;
+        if (PM_UNLIKELY(w[0] != tc_key(p)))
+            _pm_fatal("pm_free", p, "write after free (first word of a freed block changed)");
+        uintptr_t next = _pm_link_mangle(&w[1], (void *)w[1]);
+        if (PM_UNLIKELY(next && ((next & 15) || !heap_owns(next) ||
+                                 heap_of((void *)next)->arena != a)))
+            _pm_fatal("pm_free", p, "corrupted free list (remote link %p)", (void *)next);
+        pm_chunk_t *c = mem2chunk(p);
+        size_t s = head_size(chunk_head(c));
+        unsigned k = size_class_floor(s);
+        bytes += s;
+        if (stash && k < PM_NCLASS_TC)
+            _pm_stash_push(a, p, k, s);
+        else
+            _pm_bins_free(a, c, "pm_free");
+        p = (void *)next;
+    }
+    __atomic_fetch_sub(&a->remote_bytes, bytes, __ATOMIC_RELAXED);
+    if (a->stash_bytes > PM_STASH_MAX)
+        _pm_stash_consolidate(a);
+}
+
 void _pm_stash_consolidate(pm_arena_t *a)
 {
     for (unsigned k = 0; k < PM_NCLASS_TC && a->stash_bytes; k++) {
@@ -431,6 +472,7 @@ void _pm_bins_shrink(pm_arena_t *a, pm_chunk_t *c, size_t csize)
 
 pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how)
 {
+    _pm_remote_drain(a);
     if (a->stash_bytes) {
         /* Why first: stashed blocks may coalesce into the room needed. */
         _pm_stash_consolidate(a);

@@ -141,6 +141,7 @@ int pm_check_heap(void)
     for (uint32_t i = 0; i < n; i++) {
         pm_arena_t *a = _pm_arenas[i];
         _pm_arena_lock(a);
+        _pm_remote_drain(a);
         if (_pm_check_arena(a, 1) != 0)
             rc = -1;
         _pm_arena_unlock(a);

@@ -239,8 +239,10 @@ void pm_free(void *p)
             pm_tbin_t *b = &tc->bins[s >> 4];
             uint32_t cnt = b->count;
             *mem_word0(p) = tc_key(p);
-            if (PM_UNLIKELY(cnt >= b->cap))
-                cnt = _pm_tcache_bin_overflow(b);
+            if (PM_UNLIKELY(cnt >= b->cap)) {
+                _pm_tcache_push_full(b, p); /* a tail call: no frame here */
+                return;
+            }
             b->slots[cnt] = p;
             __atomic_store_n(&b->count, cnt + 1, __ATOMIC_RELAXED);
             return;

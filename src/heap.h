@@ -238,6 +238,10 @@ typedef struct pm_arena {
     size_t stash_bytes;
     void *stash[PM_NCLASS_TC];
     uint32_t stash_count[PM_NCLASS_TC];
+    /* blocks other threads freed, pushed without the lock (a chain through
+     * their second words); whoever holds the lock next drains them */
+    void *remote_head __attribute__((aligned(64)));
+    size_t remote_bytes;
 } pm_arena_t;
 
 extern pm_arena_t *_pm_arenas[PM_ARENA_LIMIT];
@@ -327,10 +331,16 @@ pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how);
 uintptr_t _pm_link_mangle(const void *field, const void *p);
 /* The stash (arena lock held): blocks of class k keep their cache key and
  * link through their second word. */
-#define PM_STASH_MAX (16 * PM_MIB) /* stashed bytes above this are coalesced */
+#define PM_STASH_MAX (1 * PM_MIB) /* stashed bytes above this are coalesced */
 void _pm_stash_push(pm_arena_t *a, void *p, unsigned k, size_t size);
 void *_pm_stash_pop(pm_arena_t *a, unsigned k);
 void _pm_stash_consolidate(pm_arena_t *a);
+/* Push a chain first..last (linked through word 1) of a's blocks, bytes in
+ * all, without a's lock. */
+void _pm_remote_push(pm_arena_t *a, void *first, void *last, size_t bytes);
+/* Take every remotely freed block into a's stash (lock held). */
+void _pm_remote_drain(pm_arena_t *a);
+#define PM_REMOTE_DRAIN_BYTES (2 * PM_MIB) /* a pusher drains past this */
 
 /* large.c */
 /* The thresholds in force: the settings, or with mmap_dynamic on and the
@@ -363,8 +373,8 @@ pm_tcache_t *_pm_tcache_create(void);
 void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize);
 bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t head);
 void _pm_tcache_flush_all(pm_tcache_t *tc);
-/* A full bin: send its older half back; returns the new count. */
-PM_COLD uint32_t _pm_tcache_bin_overflow(pm_tbin_t *b);
+/* A full bin: send its older half back, then push p (key already set). */
+PM_COLD void _pm_tcache_push_full(pm_tbin_t *b, void *p);
 void _pm_tcache_remote_push(pm_tcache_t *tc, void *p);
 void _pm_tcache_remote_flush(pm_tcache_t *tc);
 void _pm_tcache_stats(size_t *blocks, size_t *bytes);

@@ -12,11 +12,16 @@
     X(free, "free", a->free_bytes)                          \
     X(free_chunks, "free chunks", a->nfree)                 \
     X(top, "top", (size_t)(a->heap->end - (char *)a->top))  \
-    X(stashed, "stashed", a->stash_bytes)                   \
+    X(stashed, "stashed", a->stash_bytes + remote_bytes(a))  \
     X(heaps, "heaps", a->nheaps)                            \
     X(threads, "threads", (size_t)a->attached)              \
     X(locks, "locks", (size_t)a->lock_acquired)             \
     X(contended, "contended", (size_t)__atomic_load_n(&a->lock_contended, __ATOMIC_RELAXED))
+
+static size_t remote_bytes(pm_arena_t *a)
+{
+    return __atomic_load_n(&a->remote_bytes, __ATOMIC_RELAXED);
+}
 
 typedef struct {
 #define PM_X_FIELD(id, label, expr) size_t id;

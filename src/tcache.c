@@ -171,7 +171,36 @@ void _pm_free_batch(void **ptrs, size_t n)
 
 void _pm_tcache_remote_flush(pm_tcache_t *tc)
 {
-    _pm_free_batch(tc->remote, tc->nremote);
+    /* Chain each arena's blocks and push the chain without its lock: a
+     * consumer never queues on its producer's lock. */
+    void **r = tc->remote;
+    for (uint32_t i = 0; i < tc->nremote; i++) {
+        if (!r[i])
+            continue;
+        pm_arena_t *a = heap_of(r[i])->arena;
+        void *first = r[i], *last = r[i];
+        size_t bytes = head_size(chunk_head(mem2chunk(r[i])));
+        r[i] = NULL;
+        for (uint32_t j = i + 1; j < tc->nremote; j++) {
+            if (r[j] && heap_of(r[j])->arena == a) {
+                uint64_t *lw = last;
+                lw[1] = _pm_link_mangle(&lw[1], r[j]);
+                last = r[j];
+                bytes += head_size(chunk_head(mem2chunk(r[j])));
+                r[j] = NULL;
+            }
+        }
+        _pm_remote_push(a, first, last, bytes);
+        /* Why drain here too: an arena no thread uses any more would hold
+         * what others gave back to it; a used one is drained by its owner. */
+        if (__atomic_load_n(&a->remote_bytes, __ATOMIC_RELAXED) > PM_REMOTE_DRAIN_BYTES &&
+            __atomic_load_n(&a->attached, __ATOMIC_RELAXED) == 0 &&
+            pthread_mutex_trylock(&a->lock) == 0) {
+            a->lock_acquired++;
+            _pm_remote_drain(a);
+            _pm_arena_unlock_trim(a);
+        }
+    }
     tc->nremote = 0;
 }
 
@@ -194,10 +223,11 @@ static void bin_flush(pm_tbin_t *b, uint32_t keep)
     __atomic_store_n(&b->count, keep, __ATOMIC_RELAXED);
 }
 
-uint32_t _pm_tcache_bin_overflow(pm_tbin_t *b)
+void _pm_tcache_push_full(pm_tbin_t *b, void *p)
 {
     bin_flush(b, b->cap / 2);
-    return b->count;
+    b->slots[b->count] = p;
+    __atomic_store_n(&b->count, b->count + 1, __ATOMIC_RELAXED);
 }
 
 void _pm_tcache_flush_all(pm_tcache_t *tc)
@@ -234,6 +264,7 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize)
     pm_arena_t *a = _pm_arena_get_locked();
     if (!a)
         return NULL;
+    _pm_remote_drain(a);
     pm_chunk_t *first = NULL;
     int how = PM_FROM_TOP, h1 = PM_FROM_TOP;
     uint32_t got = 0;

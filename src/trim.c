@@ -37,6 +37,7 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
     pm_chunk_t *held[PM_TRIM_BATCH];
     size_t nheld = 0;
     _pm_arena_lock(a);
+    _pm_remote_drain(a);
     _pm_stash_consolidate(a);
     bool purge = _pm_bins_plan_trim(a, pad, &pp);
     /* Why skip at level >= 1: purged pages read as zero, not as the fill
