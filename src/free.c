@@ -236,7 +236,8 @@ void pm_free(void *p)
         if (PM_LIKELY(s <= tc->fast_csize && chunk_head_ok(c, h) &&
                       head_state(h) == PM_ST_INUSE && heap_of(p)->arena == tc->arena &&
                       *mem_word0(p) != tc_key(p))) {
-            pm_tbin_t *b = &tc->bins[s >> 4];
+            /* s is a multiple of 16 and a bin is 16 bytes: bins[s >> 4]. */
+            pm_tbin_t *b = (pm_tbin_t *)((char *)tc->bins + s);
             uint32_t cnt = b->count;
             *mem_word0(p) = tc_key(p);
             if (PM_UNLIKELY(cnt >= b->cap)) {

@@ -248,7 +248,7 @@ extern pm_arena_t *_pm_arenas[PM_ARENA_LIMIT];
 extern uint32_t _pm_narenas; /* atomic */
 
 /* ---- thread cache ------------------------------------------------------ */
-typedef struct pm_tbin {
+typedef struct pm_tbin { /* 16 bytes: pm_free indexes bins by chunk size */
     uint32_t count; /* written by the owner, read by stats (relaxed atomic) */
     uint16_t cap;
     uint16_t fill;  /* blocks the next refill takes; doubles up to cap/2 */

@@ -31,6 +31,8 @@ static void key_create(void)
     pthread_key_create(&tc_tsd_key, tcache_destroy);
 }
 
+_Static_assert(sizeof(pm_tbin_t) == 16, "pm_free indexes the bins by chunk size");
+
 static unsigned tcache_nclass(void)
 {
     if (PM_OPT(tcache_count) == 0 || PM_OPT(tcache_max) == 0 || _pm_check_level >= 2)
