@@ -37,7 +37,7 @@ void *_pm_alloc_arena(size_t csize, bool zero)
         if (c) {
             if (_pm_check_level >= 2)
                 _pm_check_arena(a, 2);
-            _pm_arena_unlock(a);
+            _pm_arena_unlock_trim(a);
             if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
                 _pm_debug_on_alloc(c, how);
             void *p = chunk2mem(c);

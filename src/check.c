@@ -144,7 +144,7 @@ int pm_check_heap(void)
         _pm_remote_drain(a);
         if (_pm_check_arena(a, 1) != 0)
             rc = -1;
-        _pm_arena_unlock(a);
+        _pm_arena_unlock_trim(a); /* the drain may have coalesced into top */
     }
     if (_pm_large_check() != 0)
         rc = -1;

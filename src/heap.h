@@ -340,7 +340,6 @@ void _pm_stash_consolidate(pm_arena_t *a);
 void _pm_remote_push(pm_arena_t *a, void *first, void *last, size_t bytes);
 /* Take every remotely freed block into a's stash (lock held). */
 void _pm_remote_drain(pm_arena_t *a);
-#define PM_REMOTE_DRAIN_BYTES (2 * PM_MIB) /* a pusher drains past this */
 
 /* large.c */
 /* The thresholds in force: the settings, or with mmap_dynamic on and the

@@ -141,6 +141,14 @@ static void tcache_destroy(void *arg)
     _pm_arena_unlock_trim(a);
     /* Why detach last: the arena is now free for the next new thread. */
     _pm_arena_detach(home);
+    if (home && __atomic_load_n(&home->attached, __ATOMIC_RELAXED) == 0) {
+        /* The last thread of this arena is gone: its stash would only hold
+         * memory; coalesce it and trim, as a process of one thread would. */
+        _pm_arena_lock(home);
+        _pm_remote_drain(home);
+        _pm_stash_consolidate(home);
+        _pm_arena_unlock_trim(home);
+    }
 }
 
 void _pm_free_batch(void **ptrs, size_t n)
@@ -195,11 +203,11 @@ void _pm_tcache_remote_flush(pm_tcache_t *tc)
         _pm_remote_push(a, first, last, bytes);
         /* Why drain here too: an arena no thread uses any more would hold
          * what others gave back to it; a used one is drained by its owner. */
-        if (__atomic_load_n(&a->remote_bytes, __ATOMIC_RELAXED) > PM_REMOTE_DRAIN_BYTES &&
-            __atomic_load_n(&a->attached, __ATOMIC_RELAXED) == 0 &&
+        if (__atomic_load_n(&a->attached, __ATOMIC_RELAXED) == 0 &&
             pthread_mutex_trylock(&a->lock) == 0) {
             a->lock_acquired++;
             _pm_remote_drain(a);
+            _pm_stash_consolidate(a);
             _pm_arena_unlock_trim(a);
         }
     }
@@ -292,7 +300,7 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize)
         }
         got++;
     }
-    _pm_arena_unlock(a);
+    _pm_arena_unlock_trim(a); /* the drain may have coalesced into top */
     if (!first) {
         /* Why fall back: this arena is out of room; another may not be. */
         (void)n;
