@@ -3,7 +3,7 @@
  * once, some blocks freed by a thread other than the one that allocated
  * them; then the settings in force, the arena count and per-arena stats.
  *
- *   ./examples/pm_thread [threads [rounds]]        (default 8 threads)
+ *   ./examples/pm_thread [threads [rounds]]        (default 8 threads x 1000000)
  *   PM_ARENA_MAX=1 ./examples/pm_thread            (every thread shares one arena)
  *   PM_ARENA_MAX=4 ./examples/pm_thread            (at most four arenas)
  *
@@ -21,7 +21,7 @@
 #include "pmalloc.h"
 
 #define SLOTS        512   /* blocks each thread keeps live at once          */
-#define MAILBOX_CAP  256   /* blocks waiting in a mailbox for another thread */
+#define MAILBOX_CAP  4096  /* blocks waiting in a mailbox for another thread */
 #define MAX_THREADS  1024
 
 /* A block handed to another thread to free: its size, so the receiver can

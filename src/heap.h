@@ -138,27 +138,33 @@ PM_INLINE size_t request2size(size_t n)
 }
 
 /* ---- size classes ------------------------------------------------------
- * Chunk sizes up to 1 KiB have a class each (16-byte steps, index = size/16);
- * above that, four classes per power of two. The thread cache uses classes
- * up to PM_TCACHE_MAX_LIMIT, the arena bins all of them up to a heap.      */
+ * Chunk sizes up to 1 KiB have a class each (16-byte steps, index = size/16).
+ * Above that, four classes per power of two, each 16 bytes over it (1040,
+ * 1296, 1552, 1808, 2064, 2576, ...): a request of a power of two (4096, say)
+ * plus its header fits a class exactly. The thread cache uses the classes up
+ * to PM_TCACHE_MAX_LIMIT + 16, the arena bins all of them up to a heap.   */
 #define PM_SMALL_MAX   1024
-#define PM_NCLASS_TC   89  /* classes 0..88; 88 is 64 KiB                  */
-#define PM_NBINS       129 /* arena bins 0..128; 128 is 64 MiB              */
+#define PM_NCLASS_TC   90  /* classes 0..89; 89 is 64 KiB + 16             */
+#define PM_NBINS       130 /* arena bins 0..129; 129 is 64 MiB + 16         */
 
 PM_INLINE unsigned size_class_ceil(size_t csize)
 {
     if (csize <= PM_SMALL_MAX)
         return (unsigned)(csize >> 4);
-    size_t x = csize - 1;
+    if (csize <= PM_SMALL_MAX + 16)
+        return 65;
+    size_t x = csize - 17;
     unsigned b = 63u - (unsigned)__builtin_clzl(x);
-    return 65u + (b - 10u) * 4u + (unsigned)((x >> (b - 2)) & 3);
+    return 66u + (b - 10u) * 4u + (unsigned)((x >> (b - 2)) & 3);
 }
 PM_INLINE size_t class_size(unsigned k)
 {
     if (k <= 64)
         return (size_t)k << 4;
-    unsigned j = k - 65, b = 10 + j / 4;
-    return ((size_t)1 << b) + ((size_t)(j % 4 + 1) << (b - 2));
+    if (k == 65)
+        return PM_SMALL_MAX + 16;
+    unsigned j = k - 66, b = 10 + j / 4;
+    return ((size_t)1 << b) + ((size_t)(j % 4 + 1) << (b - 2)) + 16;
 }
 /* The largest class whose size is <= csize (where a chunk of csize can go). */
 PM_INLINE unsigned size_class_floor(size_t csize)
@@ -331,7 +337,7 @@ pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how);
 uintptr_t _pm_link_mangle(const void *field, const void *p);
 /* The stash (arena lock held): blocks of class k keep their cache key and
  * link through their second word. */
-#define PM_STASH_MAX (1 * PM_MIB) /* stashed bytes above this are coalesced */
+#define PM_STASH_MAX (256 * PM_KIB) /* stashed bytes above this are coalesced */
 void _pm_stash_push(pm_arena_t *a, void *p, unsigned k, size_t size);
 void *_pm_stash_pop(pm_arena_t *a, unsigned k);
 void _pm_stash_consolidate(pm_arena_t *a);

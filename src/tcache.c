@@ -22,7 +22,7 @@ static pm_tcache_t *tc_list;
 static pthread_key_t tc_tsd_key;
 static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
 
-#define PM_TC_CLASS_BYTES (64 * PM_KIB) /* bytes one class may park */
+#define PM_TC_CLASS_BYTES (16 * PM_KIB) /* bytes one class may park */
 
 static void tcache_destroy(void *arg);
 

@@ -51,8 +51,11 @@ static void test_size_classes(void **state)
         assert_true(class_size(k) < class_size(k + 1));
         assert_int_equal(size_class_ceil(class_size(k)), k);
     }
-    assert_int_equal(class_size(PM_NCLASS_TC - 1), PM_TCACHE_MAX_LIMIT);
-    assert_int_equal(class_size(PM_NBINS - 1), PM_HEAP_SIZE);
+    assert_int_equal(class_size(PM_NCLASS_TC - 1), PM_TCACHE_MAX_LIMIT + 16);
+    assert_int_equal(class_size(PM_NBINS - 1), PM_HEAP_SIZE + 16);
+    /* A power-of-two request and its header fit a class exactly. */
+    for (size_t n = 1024; n <= PM_TCACHE_MAX_LIMIT; n *= 2)
+        assert_int_equal(class_size(size_class_ceil(request2size(n))), n + 16);
     assert_int_equal(request2size(0), PM_MIN_CHUNK);
     assert_int_equal(request2size(24), 32);
     assert_int_equal(request2size(25), 48);
