@@ -362,6 +362,11 @@ PM_INLINE size_t trim_threshold(void)
     size_t t = PM_OPT(trim_threshold), d = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
     return 2 * d > t ? 2 * d : t;
 }
+/* A threshold set by the user ends the dynamic one (pm_mallopt calls it). */
+PM_INLINE void mmap_dynamic_reset(void)
+{
+    __atomic_store_n(&_pm_mmap_dyn, 0, __ATOMIC_RELAXED);
+}
 void *_pm_large_alloc(size_t n, size_t align, bool *ok);
 void _pm_large_free(pm_chunk_t *c, const char *call, void *p);
 void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n);

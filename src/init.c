@@ -67,5 +67,9 @@ int pm_mallopt(int param, int value)
     int rc = _pm_options_set(param, value);
     if (rc == 1 && param == PM_CHECK)
         _pm_check_level = (int)PM_OPT(check);
+    /* Why: a threshold the user sets stays where the user put it. */
+    if (rc == 1 && (param == PM_MMAP_THRESHOLD || param == PM_TRIM_THRESHOLD ||
+                    param == PM_MMAP_DYNAMIC))
+        mmap_dynamic_reset();
     return rc;
 }

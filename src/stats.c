@@ -8,7 +8,7 @@
 /* One X-macro list of the per-arena figures pm_malloc_stats prints. */
 #define PM_ARENA_STATS(X)                                   \
     X(heap, "heap", a->held)                                \
-    X(in_use, "in use", a->in_use)                          \
+    X(in_use, "in use", arena_in_use(a))                    \
     X(free, "free", a->free_bytes)                          \
     X(free_chunks, "free chunks", a->nfree)                 \
     X(top, "top", (size_t)(a->heap->end - (char *)a->top))  \
@@ -21,6 +21,13 @@
 static size_t remote_bytes(pm_arena_t *a)
 {
     return __atomic_load_n(&a->remote_bytes, __ATOMIC_RELAXED);
+}
+
+/* Bytes the program holds: stashed and remotely freed blocks are free. */
+static size_t arena_in_use(pm_arena_t *a)
+{
+    size_t parked = a->stash_bytes + remote_bytes(a);
+    return a->in_use > parked ? a->in_use - parked : 0;
 }
 
 typedef struct {
@@ -45,7 +52,7 @@ struct pm_mallinfo pm_mallinfo(void)
     pm_ensure_init();
     struct pm_mallinfo mi = {0};
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
-    size_t in_use = 0, stashed = 0;
+    size_t in_use = 0, stashed = 0; /* per arena: in_use excludes stashed */
     for (uint32_t i = 0; i < n; i++) {
         pm_arena_stats_t st;
         arena_stats(_pm_arenas[i], &st);
@@ -58,8 +65,7 @@ struct pm_mallinfo pm_mallinfo(void)
     }
     _pm_large_stats(&mi.hblks, &mi.hblkhd);
     _pm_tcache_stats(&mi.smblks, &mi.fsmblks);
-    size_t parked = mi.fsmblks + stashed;
-    mi.uordblks = in_use > parked ? in_use - parked : 0;
+    mi.uordblks = in_use > mi.fsmblks ? in_use - mi.fsmblks : 0;
     mi.fordblks += stashed;
     mi.narenas = n;
     size_t total = mi.arena + mi.hblkhd, seen = __atomic_load_n(&peak_held, __ATOMIC_RELAXED);
