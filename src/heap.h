@@ -84,9 +84,11 @@ PM_INLINE void chunk_head_store(pm_chunk_t *c, uint64_t v)
     __atomic_store_n(&c->head_word, v, __ATOMIC_RELAXED);
 }
 
-PM_INLINE uint64_t chunk_csum(const void *c, uint64_t raw)
+/* The checksum of a head word: its low 48 bits (the shift drops the old
+ * checksum), the chunk's address and the secret, mixed by one multiply. */
+PM_INLINE uint64_t chunk_csum(const void *c, uint64_t head)
 {
-    return (((uintptr_t)c ^ raw ^ _pm_secret) * 0x9e3779b97f4a7c15ull) >> 48;
+    return (((uintptr_t)c ^ (head << 16) ^ _pm_secret) * 0x9e3779b97f4a7c15ull) >> 48;
 }
 PM_INLINE uint64_t chunk_make_head(const void *c, size_t size, unsigned state, uint64_t pinuse)
 {
@@ -99,7 +101,7 @@ PM_INLINE bool chunk_head_ok(const void *c, uint64_t head)
     (void)c, (void)head;
     return true;
 #else
-    return (head >> 48) == chunk_csum(c, head & PM_RAW_MASK);
+    return (head >> 48) == chunk_csum(c, head);
 #endif
 }
 PM_INLINE size_t head_size(uint64_t head) { return head & PM_SIZE_MASK; }
