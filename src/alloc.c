@@ -80,7 +80,7 @@ __attribute__((noinline)) void *_pm_alloc_slow(size_t n)
         /* mmap refused or mmap_max reached: an arena may still serve it. */
     }
     if (tc->real && tc->nclass && size_class_ceil(csize) < tc->nclass)
-        return _pm_tcache_alloc_slow(tc, n, csize);
+        return _pm_tcache_alloc_slow(tc, csize);
     return _pm_alloc_arena(csize, false);
 }
 

@@ -22,7 +22,7 @@ int _pm_check_arena(pm_arena_t *a, int mode)
     unsigned idx = a->index;
     for (pm_heap_t *h = a->heap; h; h = h->prev) {
         held += (size_t)(h->end - (char *)h);
-        if (h->arena != a || !heap_owns((uintptr_t)h)) {
+        if (h->magic != PM_HEAP_MAGIC || h->arena != a || !heap_owns((uintptr_t)h)) {
             BAD("heap %p: wrong owner or not registered", (void *)h);
             break;
         }

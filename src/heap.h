@@ -52,7 +52,6 @@
 #define PM_STATE_SHIFT 1
 #define PM_STATE_MASK  ((uint64_t)7 << PM_STATE_SHIFT)
 #define PM_SIZE_MASK   ((uint64_t)0x0000fffffffffff0)
-#define PM_RAW_MASK    ((uint64_t)0x0000ffffffffffff)
 
 enum pm_state {
     PM_ST_DEAD = 0,    /* scrubbed header of a chunk absorbed by a neighbour */
@@ -205,7 +204,6 @@ PM_INLINE bool heap_owns(uintptr_t a)
     return (w >> ((a >> PM_HEAP_SHIFT) & 63)) & 1;
 }
 PM_INLINE pm_heap_t *heap_of(const void *p) { return (pm_heap_t *)((uintptr_t)p & ~PM_HEAP_MASK); }
-#define PM_HEAP_HDR_SIZE 64
 /* Offset of the first chunk in a heap whose header is hdr bytes. */
 PM_INLINE size_t heap_first_offset(size_t hdr) { return (hdr + 15) & ~(size_t)15; }
 
@@ -274,7 +272,7 @@ typedef struct pm_tcache {
     unsigned nclass;      /* classes in use: 0..nclass-1                   */
     uint32_t nremote;
     void *remote[PM_REMOTE_MAX]; /* blocks of other arenas, freed in a batch */
-    struct pm_tcache *next, *prevp_dummy;
+    struct pm_tcache *next;
     struct pm_tcache **prevp;
     bool real;            /* false for the static empty cache               */
     void *slot_store[];
@@ -382,7 +380,7 @@ void _pm_large_fork_unlock(bool child);
 
 /* tcache.c */
 pm_tcache_t *_pm_tcache_create(void);
-void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize);
+void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize);
 bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t head);
 void _pm_tcache_flush_all(pm_tcache_t *tc);
 /* A full bin: send its older half back, then push p (key already set). */

@@ -247,7 +247,7 @@ void _pm_tcache_flush_all(pm_tcache_t *tc)
     _pm_tcache_remote_flush(tc);
 }
 
-void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize)
+void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
 {
     unsigned k = size_class_ceil(csize);
     pm_tbin_t *b = &tc->bins[k];
@@ -303,7 +303,6 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t n, size_t csize)
     _pm_arena_unlock_trim(a); /* the drain may have coalesced into top */
     if (!first) {
         /* Why fall back: this arena is out of room; another may not be. */
-        (void)n;
         return _pm_alloc_arena(csize, false);
     }
     /* Push in reverse so the next pops walk up through memory. */
