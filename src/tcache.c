@@ -26,6 +26,15 @@ static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
 
 static void tcache_destroy(void *arg);
 
+/* An arena no thread uses (lock held): coalesce its stash when that can give
+ * memory back, i.e. when the heap is much bigger than what is stashed. Why
+ * not always: a small stash is what the next thread here starts from. */
+static void idle_consolidate(pm_arena_t *a)
+{
+    if (a->stash_bytes && a->held > 4 * a->stash_bytes + PM_MIB)
+        _pm_stash_consolidate(a);
+}
+
 static void key_create(void)
 {
     pthread_key_create(&tc_tsd_key, tcache_destroy);
@@ -146,7 +155,7 @@ static void tcache_destroy(void *arg)
          * memory; coalesce it and trim, as a process of one thread would. */
         _pm_arena_lock(home);
         _pm_remote_drain(home);
-        _pm_stash_consolidate(home);
+        idle_consolidate(home);
         _pm_arena_unlock_trim(home);
     }
 }
@@ -207,7 +216,7 @@ void _pm_tcache_remote_flush(pm_tcache_t *tc)
             pthread_mutex_trylock(&a->lock) == 0) {
             a->lock_acquired++;
             _pm_remote_drain(a);
-            _pm_stash_consolidate(a);
+            idle_consolidate(a);
             _pm_arena_unlock_trim(a);
         }
     }
@@ -247,6 +256,31 @@ void _pm_tcache_flush_all(pm_tcache_t *tc)
     _pm_tcache_remote_flush(tc);
 }
 
+#define PM_REFILL_MAX 512
+
+/* A refill in progress: the first block goes to the caller, the rest to the
+ * cache, each marked with its key. */
+typedef struct {
+    pm_chunk_t *first;
+    int how;
+    uint32_t got;
+    void *batch[PM_REFILL_MAX];
+} pm_refill_t;
+
+static void refill_take(pm_refill_t *r, pm_chunk_t *c, int how)
+{
+    void *p = chunk2mem(c);
+    if (!r->first) {
+        r->first = c;
+        r->how = how;
+        *mem_word0(p) = 0;
+    } else {
+        r->batch[r->got - 1] = p;
+        *mem_word0(p) = tc_key(p);
+    }
+    r->got++;
+}
+
 void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
 {
     unsigned k = size_class_ceil(csize);
@@ -275,32 +309,40 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
     if (!a)
         return NULL;
     _pm_remote_drain(a);
-    pm_chunk_t *first = NULL;
-    int how = PM_FROM_TOP, h1 = PM_FROM_TOP;
-    uint32_t got = 0;
-    void *batch[512];
-    if (want > 512)
-        want = 512;
-    while (got < want) {
-        void *sp = _pm_stash_pop(a, k);
-        pm_chunk_t *c = sp ? mem2chunk(sp) : _pm_bins_alloc(a, cs, &how);
-        if (sp)
-            how = PM_FROM_CACHE;
-        if (!c && !first)
+    pm_refill_t r = {.got = 0};
+    int how = PM_FROM_TOP;
+    if (want > PM_REFILL_MAX)
+        want = PM_REFILL_MAX;
+    void *sp;
+    while (r.got < want && (sp = _pm_stash_pop(a, k)) != NULL)
+        refill_take(&r, mem2chunk(sp), PM_FROM_CACHE);
+    uint32_t rest = want - r.got;
+    /* Why one run: carving the rest as one chunk and cutting it here costs
+     * one bins operation instead of one per block. */
+    pm_chunk_t *run = rest > 1 ? _pm_bins_alloc(a, cs * rest, &how) : NULL;
+    if (run) {
+        size_t total = head_size(chunk_head(run));
+        uint64_t pin = chunk_head(run) & PM_PREV_INUSE;
+        for (uint32_t i = 0; i < rest; i++) {
+            pm_chunk_t *c = chunk_at(run, i * cs);
+            size_t sz = i + 1 < rest ? cs : total - (size_t)(rest - 1) * cs;
+            chunk_set(c, sz, PM_ST_INUSE, i ? PM_PREV_INUSE : pin);
+            refill_take(&r, c, how);
+        }
+    }
+    while (r.got < want) {
+        pm_chunk_t *c = _pm_bins_alloc(a, cs, &how);
+        if (!c && !r.first)
             c = _pm_bins_alloc_newheap(a, cs, &how);
         if (!c)
             break;
-        if (!first) {
-            first = c;
-            h1 = how;
-            *mem_word0(chunk2mem(c)) = 0;
-        } else {
-            batch[got - 1] = chunk2mem(c);
-            *mem_word0(batch[got - 1]) = tc_key(batch[got - 1]);
-        }
-        got++;
+        refill_take(&r, c, how);
     }
     _pm_arena_unlock_trim(a); /* the drain may have coalesced into top */
+    pm_chunk_t *first = r.first;
+    uint32_t got = r.got;
+    void **batch = r.batch;
+    int h1 = r.how;
     if (!first) {
         /* Why fall back: this arena is out of room; another may not be. */
         return _pm_alloc_arena(csize, false);
