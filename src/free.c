@@ -10,6 +10,17 @@
 
 #define PM_CANARY_CAP (64 * PM_KIB) /* bytes of a block the level-1 fill covers */
 
+/* A valid head of an in-use chunk of size s <= 1 KiB: one table load. */
+static inline bool head_inuse_small(uint64_t h, size_t s)
+{
+#ifdef PM_NO_CHECKS
+    (void)s;
+    return head_state(h) == PM_ST_INUSE;
+#else
+    return h == _pm_inuse_head[(s >> 3) | (h & PM_PREV_INUSE)];
+#endif
+}
+
 size_t _pm_usable(pm_chunk_t *c, uint64_t h)
 {
     if (head_state(h) == PM_ST_MMAPPED)
@@ -152,7 +163,10 @@ pm_chunk_t *_pm_chunk_checked(void *p, const char *call, uint64_t *headp)
         if (PM_UNLIKELY((char *)p < h->first + PM_HDR))
             _pm_fatal(call, p, "invalid pointer (inside a heap header)");
         uint64_t hd = chunk_head(c);
-        if (PM_UNLIKELY(!chunk_head_ok(c, hd) || head_state(hd) != PM_ST_INUSE))
+        size_t s = head_size(hd);
+        bool ok = s <= PM_SMALL_MAX ? head_inuse_small(hd, s)
+                                    : chunk_head_ok(c, hd) && head_state(hd) == PM_ST_INUSE;
+        if (PM_UNLIKELY(!ok))
             _pm_report_bad(p, call, hd);
         if (PM_UNLIKELY(*mem_word0(p) == tc_key(p)))
             _pm_fatal(call, p, strcmp(call, "pm_free") == 0
@@ -233,9 +247,8 @@ void pm_free(void *p)
         pm_chunk_t *c = mem2chunk(p);
         uint64_t h = chunk_head(c);
         size_t s = head_size(h);
-        if (PM_LIKELY(s <= tc->fast_csize && chunk_head_ok(c, h) &&
-                      head_state(h) == PM_ST_INUSE && heap_of(p)->arena == tc->arena &&
-                      *mem_word0(p) != tc_key(p))) {
+        if (PM_LIKELY(s <= tc->fast_csize && head_inuse_small(h, s) &&
+                      heap_of(p)->arena == tc->arena && *mem_word0(p) != tc_key(p))) {
             /* s is a multiple of 16 and a bin is 16 bytes: bins[s >> 4]. */
             pm_tbin_t *b = (pm_tbin_t *)((char *)tc->bins + s);
             uint32_t cnt = b->count;

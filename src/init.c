@@ -10,6 +10,7 @@
 
 uint64_t _pm_secret;
 uint64_t _pm_key_secret;
+uint64_t _pm_inuse_head[(1024 >> 3) + 2];
 int _pm_initialized;
 int _pm_check_level;
 pthread_mutex_t _pm_init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -45,6 +46,11 @@ void _pm_init_slow(void)
     _pm_secret |= 1;
     _pm_os_random(&_pm_key_secret, sizeof _pm_key_secret);
     _pm_key_secret |= (uint64_t)1 << 63; /* never 0 for any pointer below 2^63 */
+    for (size_t i = 0; i < sizeof _pm_inuse_head / sizeof *_pm_inuse_head; i++) {
+        size_t s = (i >> 1) << 4;
+        _pm_inuse_head[i] = s >= PM_MIN_CHUNK ? chunk_make_head(NULL, s, PM_ST_INUSE, i & 1)
+                                              : ~(uint64_t)0;
+    }
     _pm_options_busy_hook = options_busy;
     _pm_options_load();
     _pm_check_level = (int)PM_OPT(check);
