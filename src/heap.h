@@ -5,8 +5,8 @@
  * Chunk layout (16-byte aligned, glibc-style boundary tags):
  *   c+0   prev_size  size of the previous chunk while that one is FREE (its
  *                    boundary tag); otherwise the previous chunk's last bytes
- *   c+8   head       size | state | PREV_INUSE, with a 16-bit checksum of the
- *                    chunk address, those bits and a per-process secret
+ *   c+8   head       size | state | PREV_INUSE, with a 16-bit checksum of
+ *                    those bits keyed with a per-process secret
  *   c+16  user data  (a FREE chunk keeps its mangled fd/bk links here)
  * The usable size of a chunk of size S is S - 8: the user data runs into the
  * next chunk's prev_size slot, so one byte past the usable end is the next
