@@ -316,20 +316,6 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
     void *sp;
     while (r.got < want && (sp = _pm_stash_pop(a, k)) != NULL)
         refill_take(&r, mem2chunk(sp), PM_FROM_CACHE);
-    uint32_t rest = want - r.got;
-    /* Why one run: carving the rest as one chunk and cutting it here costs
-     * one bins operation instead of one per block. */
-    pm_chunk_t *run = rest > 1 ? _pm_bins_alloc(a, cs * rest, &how) : NULL;
-    if (run) {
-        size_t total = head_size(chunk_head(run));
-        uint64_t pin = chunk_head(run) & PM_PREV_INUSE;
-        for (uint32_t i = 0; i < rest; i++) {
-            pm_chunk_t *c = chunk_at(run, i * cs);
-            size_t sz = i + 1 < rest ? cs : total - (size_t)(rest - 1) * cs;
-            chunk_set(c, sz, PM_ST_INUSE, i ? PM_PREV_INUSE : pin);
-            refill_take(&r, c, how);
-        }
-    }
     while (r.got < want) {
         pm_chunk_t *c = _pm_bins_alloc(a, cs, &how);
         if (!c && !r.first)
