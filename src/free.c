@@ -164,7 +164,7 @@ pm_chunk_t *_pm_chunk_checked(void *p, const char *call, uint64_t *headp)
             _pm_fatal(call, p, "invalid pointer (inside a heap header)");
         uint64_t hd = chunk_head(c);
         size_t s = head_size(hd);
-        bool ok = s <= PM_SMALL_MAX ? head_inuse_small(hd, s)
+        bool ok = s <= PM_FAST_CSIZE ? head_inuse_small(hd, s)
                                     : chunk_head_ok(c, hd) && head_state(hd) == PM_ST_INUSE;
         if (PM_UNLIKELY(!ok))
             _pm_report_bad(p, call, hd);

@@ -109,9 +109,12 @@ PM_INLINE bool chunk_head_ok(const void *c, uint64_t head)
 #endif
 }
 PM_INLINE size_t head_size(uint64_t head) { return head & PM_SIZE_MASK; }
-/* The head of an INUSE chunk of size s (s <= 1 KiB, a multiple of 16) with
- * PREV_INUSE bit p is _pm_inuse_head[(s >> 3) | p]; other slots hold ~0. */
-extern uint64_t _pm_inuse_head[(1024 >> 3) + 2];
+/* The largest chunk on the inline paths: class 65, whose index is also its
+ * size / 16, so a 1 KiB request stays on them too. */
+#define PM_FAST_CSIZE 1040
+/* The head of an INUSE chunk of size s (s <= PM_FAST_CSIZE, a multiple of 16)
+ * with PREV_INUSE bit p is _pm_inuse_head[(s >> 3) | p]; other slots ~0. */
+extern uint64_t _pm_inuse_head[(PM_FAST_CSIZE >> 3) + 2];
 PM_INLINE unsigned head_state(uint64_t head) { return (head & PM_STATE_MASK) >> PM_STATE_SHIFT; }
 PM_INLINE pm_chunk_t *mem2chunk(const void *p) { return (pm_chunk_t *)((char *)p - PM_HDR); }
 PM_INLINE void *chunk2mem(const pm_chunk_t *c) { return (char *)c + PM_HDR; }

@@ -10,7 +10,7 @@
 
 uint64_t _pm_secret;
 uint64_t _pm_key_secret;
-uint64_t _pm_inuse_head[(1024 >> 3) + 2];
+uint64_t _pm_inuse_head[(PM_FAST_CSIZE >> 3) + 2];
 int _pm_initialized;
 int _pm_check_level;
 pthread_mutex_t _pm_init_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -41,6 +41,8 @@ static void key_create(void)
 }
 
 _Static_assert(sizeof(pm_tbin_t) == 16, "pm_free indexes the bins by chunk size");
+_Static_assert(PM_FAST_CSIZE / 16 == 65 && PM_SMALL_MAX + 16 == PM_FAST_CSIZE,
+               "class 65 is the one size above 1 KiB whose index is its size / 16");
 
 static unsigned tcache_nclass(void)
 {
@@ -111,10 +113,10 @@ pm_tcache_t *_pm_tcache_create(void)
         store += tc->bins[k].cap;
     }
     if (nclass > 0 && _pm_check_level == 0 && PM_OPT(perturb) == 0) {
-        /* The inline paths serve classes up to 1 KiB; bigger ones and the
+        /* The inline paths serve classes up to 1040; bigger ones and the
          * checking levels take the out-of-line path. */
         size_t maxc = class_size(nclass - 1);
-        tc->fast_csize = maxc < PM_SMALL_MAX ? maxc : PM_SMALL_MAX;
+        tc->fast_csize = maxc < PM_FAST_CSIZE ? maxc : PM_FAST_CSIZE;
         size_t maxreq = tc->fast_csize - PM_OVERHEAD;
         tc->fast_max = PM_OPT(tcache_max) < maxreq ? PM_OPT(tcache_max) : maxreq;
     }

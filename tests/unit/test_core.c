@@ -76,7 +76,7 @@ static void test_checksum_catches_every_bit(void **state)
     assert_int_equal(caught, 64);
     assert_false(chunk_head_ok(c, 0x4141414141414141ull));
     /* The table the inline free path uses agrees with the checksum. */
-    for (size_t s = PM_MIN_CHUNK; s <= 1024; s += 16)
+    for (size_t s = PM_MIN_CHUNK; s <= PM_FAST_CSIZE; s += 16)
         for (uint64_t p = 0; p < 2; p++)
             assert_true(_pm_inuse_head[(s >> 3) | p] == chunk_make_head(c, s, PM_ST_INUSE, p));
     assert_true(_pm_inuse_head[(16 >> 3)] == ~(uint64_t)0);
