@@ -305,15 +305,10 @@ static inline void pmt_collect(pid_t pid, int rfd, unsigned timeout_s, pmt_child
         ;
 }
 
-/* Re-execute this binary to run child case `name` in a fresh process with the
- * NULL-terminated "NAME=VALUE" list env added to the environment (an entry
- * "NAME" alone unsets NAME). stderr is captured into out->err. The child gets
- * alarm(timeout_s), so a hang ends as SIGALRM. Returns 0, or -1 if it could
- * not start. */
-static inline int pmt_spawn(const char *name, const char *const *env, unsigned timeout_s,
-                            pmt_child_t *out)
+/* fork() with a pipe ready for the child's stderr, stdio flushed first so
+ * nothing is written twice. Returns the pid (0 in the child) or -1. */
+static inline pid_t pmt_fork_piped(int fds[2], pmt_child_t *out)
 {
-    int fds[2];
     memset(out, 0, sizeof *out);
     if (pipe2(fds, O_CLOEXEC) != 0)
         return -1;
@@ -323,8 +318,22 @@ static inline int pmt_spawn(const char *name, const char *const *env, unsigned t
     if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
-        return -1;
     }
+    return pid;
+}
+
+/* Re-execute this binary to run child case `name` in a fresh process with the
+ * NULL-terminated "NAME=VALUE" list env added to the environment (an entry
+ * "NAME" alone unsets NAME). stderr is captured into out->err. The child gets
+ * alarm(timeout_s), so a hang ends as SIGALRM. Returns 0, or -1 if it could
+ * not start. */
+static inline int pmt_spawn(const char *name, const char *const *env, unsigned timeout_s,
+                            pmt_child_t *out)
+{
+    int fds[2];
+    pid_t pid = pmt_fork_piped(fds, out);
+    if (pid < 0)
+        return -1;
     if (pid == 0) {
         dup2(fds[1], STDERR_FILENO);
         for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
@@ -358,17 +367,9 @@ static inline int pmt_fork_run(int (*fn)(void *), void *arg, unsigned timeout_s,
                                pmt_child_t *out)
 {
     int fds[2];
-    memset(out, 0, sizeof *out);
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    pid_t pid = pmt_fork_piped(fds, out);
+    if (pid < 0)
         return -1;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return -1;
-    }
     if (pid == 0) {
         /* cmocka's handlers would longjmp back into the test runner. */
         signal(SIGSEGV, SIG_DFL);
