@@ -25,7 +25,8 @@ static void *enomem(void)
  * from a direct mapping: NULL only when every one of them is out. */
 void *_pm_alloc_arena(size_t csize, bool zero)
 {
-    pm_arena_t *a = _pm_arena_get_locked();
+    /* Why apart: see pm_arena_t.big. */
+    pm_arena_t *a = csize >= PM_BIG_CSIZE ? _pm_arena_get_big_locked() : _pm_arena_get_locked();
     if (!a)
         return enomem();
     pm_arena_t *start = a;

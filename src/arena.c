@@ -101,14 +101,11 @@ static bool arena_trylock(pm_arena_t *a)
     return true;
 }
 
-pm_arena_t *_pm_arena_create(void)
+/* A new arena in a heap of its own (not yet registered); NULL on ENOMEM. */
+static pm_arena_t *arena_map(void)
 {
-    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
-    if (n >= arena_cap())
-        return NULL;
     size_t hoff = (sizeof(pm_heap_t) + 15) & ~(size_t)15;
     size_t first = heap_first_offset(hoff + sizeof(pm_arena_t));
-    /* Why map before locking: the syscall must not stall other creators. */
     pm_heap_t *h = heap_map(NULL, first);
     if (!h)
         return NULL;
@@ -120,6 +117,46 @@ pm_arena_t *_pm_arena_create(void)
     a->held = (size_t)(h->end - (char *)h);
     a->top = (pm_chunk_t *)h->first;
     chunk_set(a->top, (size_t)(h->end - h->first), PM_ST_TOP, PM_PREV_INUSE);
+    return a;
+}
+
+/* o's large companion, made on first use; NULL on ENOMEM. */
+static pm_arena_t *arena_big(pm_arena_t *o)
+{
+    pm_arena_t *b = __atomic_load_n(&o->big, __ATOMIC_ACQUIRE);
+    if (PM_LIKELY(b != NULL))
+        return b;
+    /* Why map before locking: the syscall must not stall other creators. */
+    b = arena_map();
+    if (!b)
+        return NULL;
+    b->is_big = true;
+    b->index = o->index;
+    /* Why under the list lock: the fork handler must see a fixed set. */
+    pthread_mutex_lock(&arena_list_lock);
+    pm_arena_t *won = o->big;
+    if (!won) {
+        _pm_heap_register(b->heap);
+        __atomic_store_n(&o->big, b, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&arena_list_lock);
+    if (won) {
+        _pm_os_unmap(b->heap, PM_HEAP_SIZE);
+        return won;
+    }
+    return b;
+}
+
+pm_arena_t *_pm_arena_create(void)
+{
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    if (n >= arena_cap())
+        return NULL;
+    /* Why map before locking: the syscall must not stall other creators. */
+    pm_arena_t *a = arena_map();
+    if (!a)
+        return NULL;
+    pm_heap_t *h = a->heap;
 
     pthread_mutex_lock(&arena_list_lock);
     n = _pm_narenas;
@@ -234,11 +271,35 @@ pm_arena_t *_pm_arena_get_locked(void)
     return a;
 }
 
+pm_arena_t *_pm_arena_get_big_locked(void)
+{
+    pm_tcache_t *tc = _pm_tls_tc;
+    pm_arena_t *o = tc->real ? tc->arena : NULL;
+    if (!o)
+        o = arena_least_loaded();
+    if (!o)
+        o = _pm_arena_create();
+    pm_arena_t *b = o ? arena_big(o) : NULL;
+    if (b)
+        _pm_arena_lock(b);
+    return b;
+}
+
 pm_arena_t *_pm_arena_next(pm_arena_t *a, pm_arena_t *start)
 {
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
-    pm_arena_t *b = _pm_arenas[(a->index + 1) % n];
-    return b == start ? NULL : b;
+    for (uint32_t i = 1; i < n; i++) {
+        pm_arena_t *b = _pm_arenas[(a->index + i) % n];
+        /* Why companions only among themselves: the other kind is not where
+         * a chunk of this size belongs. */
+        if (a->is_big)
+            b = __atomic_load_n(&b->big, __ATOMIC_ACQUIRE);
+        if (b == start)
+            return NULL;
+        if (b)
+            return b;
+    }
+    return NULL;
 }
 
 /* ---- fork: every lock, in rank order ----------------------------------- */
@@ -247,8 +308,11 @@ static void fork_prepare(void)
     _pm_options_lock();
     pthread_mutex_lock(&arena_list_lock);
     uint32_t n = _pm_narenas;
-    for (uint32_t i = 0; i < n; i++)
-        pthread_mutex_lock(&_pm_arenas[i]->lock);
+    for (uint32_t i = 0; i < 2 * n; i++) {
+        pm_arena_t *a = arena_slot(i, n);
+        if (a)
+            pthread_mutex_lock(&a->lock);
+    }
     _pm_large_fork_lock();
     _pm_tcache_fork_lock();
 }
@@ -257,8 +321,11 @@ static void fork_parent(void)
 {
     _pm_tcache_fork_unlock(false);
     _pm_large_fork_unlock(false);
-    for (uint32_t i = _pm_narenas; i-- > 0;)
-        pthread_mutex_unlock(&_pm_arenas[i]->lock);
+    for (uint32_t n = _pm_narenas, i = 2 * n; i-- > 0;) {
+        pm_arena_t *a = arena_slot(i, n);
+        if (a)
+            pthread_mutex_unlock(&a->lock);
+    }
     pthread_mutex_unlock(&arena_list_lock);
     _pm_options_unlock();
 }
@@ -269,8 +336,10 @@ static void fork_child(void)
     _pm_large_fork_unlock(true);
     /* Why reset: the other threads do not exist in the child. */
     pm_tcache_t *tc = _pm_tls_tc;
-    for (uint32_t i = _pm_narenas; i-- > 0;) {
-        pm_arena_t *a = _pm_arenas[i];
+    for (uint32_t n = _pm_narenas, i = 2 * n; i-- > 0;) {
+        pm_arena_t *a = arena_slot(i, n);
+        if (!a)
+            continue;
         a->attached = (tc->real && tc->arena == a) ? 1 : 0;
         pthread_mutex_unlock(&a->lock);
     }

@@ -118,7 +118,32 @@ static unsigned bin_index(size_t size)
     return k < PM_NBINS ? k : PM_NBINS - 1;
 }
 
+/* The sweep generation free chunk c (s bytes) was binned in; a chunk too
+ * small to carry a stamp reads as binned now. */
+static uint64_t stamp_of(pm_arena_t *a, pm_chunk_t *c, size_t s)
+{
+    return s >= PM_PURGE_MIN && _pm_check_level == 0 ? *chunk_stamp(c) : a->purge_gen;
+}
+
+/* The older of two stamps: a run keeps the age of its oldest part, so that
+ * splitting or merging does not make long-unused pages look fresh. */
+static uint64_t stamp_min(uint64_t x, uint64_t y)
+{
+    if (x == PM_STAMP_CLEAN)
+        return y;
+    if (y == PM_STAMP_CLEAN)
+        return x;
+    return x < y ? x : y;
+}
+
+static void bins_insert_stamped(pm_arena_t *a, pm_chunk_t *c, size_t size, uint64_t stamp);
+
 void _pm_bins_insert(pm_arena_t *a, pm_chunk_t *c, size_t size)
+{
+    bins_insert_stamped(a, c, size, a->purge_gen);
+}
+
+static void bins_insert_stamped(pm_arena_t *a, pm_chunk_t *c, size_t size, uint64_t stamp)
 {
     unsigned k = bin_index(size);
     pm_chunk_t *head = a->bins[k];
@@ -130,6 +155,13 @@ void _pm_bins_insert(pm_arena_t *a, pm_chunk_t *c, size_t size)
     a->binmap[k >> 6] |= (uint64_t)1 << (k & 63);
     if (PM_UNLIKELY(_pm_check_level >= 1))
         _pm_debug_fill_free(c);
+    else if (size >= PM_PURGE_MIN) {
+        /* Why at level 0 only: the stamp would read as a write after free
+         * to the free-fill check, and purged pages lose the fill. */
+        *chunk_stamp(c) = stamp;
+        if (stamp != PM_STAMP_CLEAN)
+            a->dirty += size;
+    }
     a->free_bytes += size;
     a->nfree++;
 }
@@ -150,6 +182,8 @@ void _pm_bins_unlink(pm_arena_t *a, pm_chunk_t *c, size_t size, const char *call
         link_set(&fd->bk, bk);
     if (!a->bins[k])
         a->binmap[k >> 6] &= ~((uint64_t)1 << (k & 63));
+    if (size >= PM_PURGE_MIN && _pm_check_level == 0 && *chunk_stamp(c) != PM_STAMP_CLEAN)
+        a->dirty -= size < a->dirty ? size : a->dirty;
     a->free_bytes -= size;
     a->nfree--;
 }
@@ -176,15 +210,17 @@ static void top_write(pm_arena_t *a, pm_chunk_t *t)
 }
 
 /* Take size bytes off the front of free chunk c (already unlinked), which
- * is s bytes long; the rest goes back to the bins when it is worth a chunk. */
-static pm_chunk_t *chunk_split(pm_arena_t *a, pm_chunk_t *c, size_t s, size_t size)
+ * is s bytes long; the rest goes back to the bins when it is worth a chunk,
+ * with the free run's stamp (its pages are as old as they were). */
+static pm_chunk_t *chunk_split(pm_arena_t *a, pm_chunk_t *c, size_t s, size_t size,
+                               uint64_t stamp)
 {
     if (s - size >= PM_MIN_CHUNK) {
         pm_chunk_t *r = chunk_at(c, size);
         size_t rs = s - size;
         chunk_set(r, rs, PM_ST_FREE, PM_PREV_INUSE);
         chunk_at(r, rs)->prev_size = rs;
-        _pm_bins_insert(a, r, rs);
+        bins_insert_stamped(a, r, rs, stamp);
         s = size;
     } else {
         pm_chunk_t *n = chunk_at(c, s);
@@ -236,8 +272,9 @@ pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how)
             _pm_fatal("pm_malloc", chunk2mem(c), "corrupted free list (chunk not free)");
         size_t s = head_size(h);
         if (s >= csize) {
+            uint64_t st = stamp_of(a, c, s);
             _pm_bins_unlink(a, c, s, "pm_malloc");
-            return chunk_split(a, c, s, csize);
+            return chunk_split(a, c, s, csize, st);
         }
         c = link_get(a, &c->fd, "pm_malloc");
     }
@@ -253,8 +290,9 @@ pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how)
         uint64_t h = head_checked(c, "pm_malloc", chunk2mem(c));
         if (PM_UNLIKELY(head_state(h) != PM_ST_FREE || bin_index(head_size(h)) != j))
             _pm_fatal("pm_malloc", chunk2mem(c), "corrupted free list (chunk in wrong bin)");
+        uint64_t st = stamp_of(a, c, head_size(h));
         _pm_bins_unlink(a, c, head_size(h), "pm_malloc");
-        return chunk_split(a, c, head_size(h), csize);
+        return chunk_split(a, c, head_size(h), csize, st);
     }
     /* The top chunk, grown if needed; it always keeps room for a header. */
     wait_purge(a);
@@ -349,6 +387,7 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
     uint64_t nh = head_checked(n, call, mem);
     if (PM_UNLIKELY(!(nh & PM_PREV_INUSE) || head_state(nh) == PM_ST_DEAD))
         _pm_fatal(call, mem, "corrupted boundary tag (next chunk at %p disagrees)", (void *)n);
+    uint64_t st = a->purge_gen;
 
     if (!(h & PM_PREV_INUSE)) {
         size_t ps = c->prev_size;
@@ -359,6 +398,7 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
         if (PM_UNLIKELY(head_state(ph) != PM_ST_FREE || head_size(ph) != ps))
             _pm_fatal(call, mem, "corrupted boundary tag (previous chunk %p is not free)",
                       (void *)p);
+        st = stamp_min(st, stamp_of(a, p, ps));
         _pm_bins_unlink(a, p, ps, call);
         chunk_head_store(c, 0); /* scrub: a later free of this address must not look valid */
         c = p;
@@ -373,6 +413,7 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
     }
     if (head_state(nh) == PM_ST_FREE) {
         size_t ns = head_size(nh);
+        st = stamp_min(st, stamp_of(a, n, ns));
         _pm_bins_unlink(a, n, ns, call);
         chunk_head_store(n, 0);
         s += ns;
@@ -397,7 +438,46 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
     if (PM_UNLIKELY(head_state(nh) == PM_ST_FENCE && hp != a->heap &&
                     s > trim_threshold() + PM_MIN_CHUNK && !a->tail.len))
         s = heap_cut_tail(a, hp, c, s, h & PM_PREV_INUSE, PM_OPT(top_pad));
-    _pm_bins_insert(a, c, s);
+    bins_insert_stamped(a, c, s, st);
+}
+
+void _pm_bins_free_clean(pm_arena_t *a, pm_chunk_t *c, const char *call)
+{
+    size_t s = head_size(chunk_head(c));
+    _pm_bins_free(a, c, call);
+    uint64_t h = chunk_head(c);
+    /* Why only then: a run merged with a neighbour holds dirty pages too. */
+    if (head_state(h) == PM_ST_FREE && head_size(h) == s && s >= PM_PURGE_MIN &&
+        _pm_check_level == 0) {
+        *chunk_stamp(c) = PM_STAMP_CLEAN;
+        a->dirty -= s < a->dirty ? s : a->dirty;
+    }
+}
+
+size_t _pm_bins_take_stale(pm_arena_t *a, pm_chunk_t **out, size_t max)
+{
+    size_t n = 0;
+    for (unsigned k = bin_index(PM_PURGE_MIN); k < PM_NBINS && n < max; k++) {
+        pm_chunk_t *c = a->bins[k];
+        while (c && n < max) {
+            pm_chunk_t *next = link_get(a, &c->fd, "pm_free");
+            uint64_t h = head_checked(c, "pm_free", chunk2mem(c));
+            size_t s = head_size(h);
+            uint64_t st = *chunk_stamp(c);
+            if (s >= PM_PURGE_MIN && st != PM_STAMP_CLEAN && st < a->purge_gen) {
+                /* Out of the bins while its pages go back, as pm_malloc_trim does. */
+                _pm_bins_unlink(a, c, s, "pm_free");
+                chunk_set(c, s, PM_ST_CACHED, h & PM_PREV_INUSE);
+                pm_chunk_t *nx = chunk_at(c, s);
+                uint64_t nh = chunk_head(nx);
+                chunk_set(nx, head_size(nh), head_state(nh), PM_PREV_INUSE);
+                a->in_use += s;
+                out[n++] = c;
+            }
+            c = next;
+        }
+    }
+    return n;
 }
 
 bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp)
@@ -450,10 +530,11 @@ bool _pm_bins_grow_inplace(pm_arena_t *a, pm_chunk_t *c, size_t csize)
     if (head_state(nh) != PM_ST_FREE || s + head_size(nh) < csize)
         return false;
     size_t ns = head_size(nh);
+    uint64_t st = stamp_of(a, n, ns);
     _pm_bins_unlink(a, n, ns, "pm_realloc");
     chunk_head_store(n, 0);
     a->in_use -= s; /* chunk_split adds the whole result back */
-    chunk_split(a, c, s + ns, csize);
+    chunk_split(a, c, s + ns, csize, st);
     chunk_set(c, head_size(chunk_head(c)), PM_ST_INUSE, h & PM_PREV_INUSE);
     return true;
 }

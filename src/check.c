@@ -18,7 +18,7 @@
 int _pm_check_arena(pm_arena_t *a, int mode)
 {
     int bad = 0, fatal = mode == 2;
-    size_t nfree = 0, free_bytes = 0, in_use = 0, held = 0;
+    size_t nfree = 0, free_bytes = 0, in_use = 0, held = 0, dirty = 0;
     unsigned idx = a->index;
     for (pm_heap_t *h = a->heap; h; h = h->prev) {
         held += (size_t)(h->end - (char *)h);
@@ -50,6 +50,14 @@ int _pm_check_arena(pm_arena_t *a, int mode)
                     BAD("chunk %p: two free chunks side by side", (void *)c);
                 nfree++;
                 free_bytes += s;
+                if (s >= PM_PURGE_MIN && _pm_check_level == 0) {
+                    uint64_t stamp = *chunk_stamp(c);
+                    if (stamp != PM_STAMP_CLEAN && stamp > a->purge_gen)
+                        BAD("chunk %p: sweep stamp %llu from the future", (void *)c,
+                            (unsigned long long)stamp);
+                    if (stamp != PM_STAMP_CLEAN)
+                        dirty += s;
+                }
             } else if (st == PM_ST_INUSE || st == PM_ST_CACHED) {
                 in_use += s;
             } else if (st == PM_ST_TOP) {
@@ -128,6 +136,8 @@ int _pm_check_arena(pm_arena_t *a, int mode)
             bin_count, a->nfree);
     if (a->in_use != in_use)
         BAD("%zu bytes in use by the walk, %zu counted", in_use, a->in_use);
+    if (a->dirty != dirty)
+        BAD("%zu bytes of unpurged free runs by the walk, %zu counted", dirty, a->dirty);
     if (a->held != held)
         BAD("%zu bytes held by the walk, %zu counted", held, a->held);
     return bad ? -1 : 0;
@@ -138,8 +148,10 @@ int pm_check_heap(void)
     pm_ensure_init();
     int rc = 0;
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
-    for (uint32_t i = 0; i < n; i++) {
-        pm_arena_t *a = _pm_arenas[i];
+    for (uint32_t i = 0; i < 2 * n; i++) {
+        pm_arena_t *a = arena_slot(i, n);
+        if (!a)
+            continue;
         _pm_arena_lock(a);
         _pm_remote_drain(a);
         if (_pm_check_arena(a, 1) != 0)

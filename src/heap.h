@@ -17,8 +17,8 @@
  * an address lies in a pmalloc heap before anything is read from it.
  *
  * Lock ranks (take in this order, never back): options < init/arena list < arena locks,
- * by index, one at a time except in the fork handler < large (mmap) lock <
- * thread-cache list lock.
+ * by index, then the large companions' locks, by index (one at a time except
+ * in the fork handler) < large (mmap) lock < thread-cache list lock.
  */
 #ifndef PM_HEAP_H
 #define PM_HEAP_H
@@ -226,6 +226,12 @@ typedef struct pm_purge {
     pm_heap_t *heap;
 } pm_purge_t;
 #define PM_ARENA_LIMIT 1024
+/* Free runs at least this big are worth a madvise when they sit unused. */
+#define PM_PURGE_MIN   (64 * PM_KIB)
+/* The sweep stamp of a free chunk of PM_PURGE_MIN or more: its fifth word,
+ * past the links; PM_STAMP_CLEAN once its pages went back. */
+#define PM_STAMP_CLEAN UINT64_MAX
+PM_INLINE uint64_t *chunk_stamp(pm_chunk_t *c) { return &((uint64_t *)c)[4]; }
 #define PM_QUARANTINE  256
 #define PM_QUARANTINE_BYTES (4 * PM_MIB)
 
@@ -233,8 +239,14 @@ typedef struct pm_arena {
     pthread_mutex_t lock;
     /* counters that sit with the lock they describe */
     uint64_t lock_acquired, lock_contended;
-    uint32_t index;
+    uint32_t index;         /* a large companion has its owner's index     */
     uint32_t attached;      /* threads using this arena (atomic)          */
+    /* Large chunks (over the biggest cache class) come from a companion
+     * arena with heaps, bins and a lock of its own: small blocks never
+     * split their runs, so a freed large block leaves a hole that only a
+     * large block refills and that decay can hand back whole. */
+    struct pm_arena *big;   /* the companion, made on first use (atomic)   */
+    bool is_big;            /* this is a companion                         */
     pm_heap_t *heap;        /* newest heap; holds top                     */
     pm_chunk_t *top;
     size_t held;            /* bytes of heap extents held from the OS      */
@@ -242,6 +254,14 @@ typedef struct pm_arena {
     size_t free_bytes;      /* bytes in bins                              */
     size_t nfree;           /* chunks in bins                             */
     size_t nheaps;
+    /* decay (decay_ms > 0): free runs of PM_PURGE_MIN and more carry the
+     * sweep generation they were binned in; a sweep gives back the ones
+     * older than the last sweep, and the top past its high-water mark */
+    size_t dirty;           /* bytes of such runs not given back yet       */
+    uint64_t purge_gen;     /* sweeps so far                              */
+    uint64_t sweep_at;      /* ms: the next sweep is due                   */
+    uintptr_t top_hi;       /* highest top start seen since the last sweep */
+    size_t purged;          /* bytes given back by sweeps (stats)          */
     pm_heap_t *spare;       /* a mapped heap not in use yet                */
     pm_heap_t *release;     /* an emptied heap to unmap after unlocking    */
     struct pm_purge tail;   /* an old heap's cut-off tail, to purge         */
@@ -263,6 +283,17 @@ typedef struct pm_arena {
 
 extern pm_arena_t *_pm_arenas[PM_ARENA_LIMIT];
 extern uint32_t _pm_narenas; /* atomic */
+
+/* Chunks of this size and more go to the large companions. */
+#define PM_BIG_CSIZE (PM_TCACHE_MAX_LIMIT + 32)
+
+/* Every arena in lock-rank order, for i in [0, 2n) with n = _pm_narenas:
+ * the arenas by index, then their large companions by index. NULL where an
+ * arena has no companion yet. */
+PM_INLINE pm_arena_t *arena_slot(uint32_t i, uint32_t n)
+{
+    return i < n ? _pm_arenas[i] : __atomic_load_n(&_pm_arenas[i - n]->big, __ATOMIC_ACQUIRE);
+}
 
 /* ---- thread cache ------------------------------------------------------ */
 typedef struct pm_tbin { /* 16 bytes: pm_free indexes bins by chunk size */
@@ -310,6 +341,9 @@ void _pm_arena_unlock(pm_arena_t *a);
 pm_arena_t *_pm_arena_create(void);
 /* The calling thread's arena, locked; may move the thread to another one. */
 pm_arena_t *_pm_arena_get_locked(void);
+/* The large companion of the calling thread's arena, locked; NULL if it
+ * cannot be made. */
+pm_arena_t *_pm_arena_get_big_locked(void);
 pm_arena_t *_pm_arena_pick_for_thread(void);
 void _pm_arena_detach(pm_arena_t *a);
 /* Next arena after a for a fallback, or NULL after all were tried. */
@@ -332,6 +366,12 @@ enum { PM_FROM_TOP = 0, PM_FROM_FRESH = 1, PM_FROM_BIN = 2, PM_FROM_CACHE = 3 };
 pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how);
 /* Free chunk c (state INUSE or CACHED) into a's bins, coalescing. */
 void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call);
+/* The same for a chunk whose pages were just purged: marked clean if it
+ * did not coalesce. */
+void _pm_bins_free_clean(pm_arena_t *a, pm_chunk_t *c, const char *call);
+/* Take up to max free runs binned before the last sweep out of the bins
+ * (held as CACHED) for the caller to purge after unlocking. */
+size_t _pm_bins_take_stale(pm_arena_t *a, pm_chunk_t **out, size_t max);
 /* Decide a trim of a's top; fills *pp and marks the heap; the caller purges
  * after unlocking and calls _pm_purge_done. */
 bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp);
@@ -359,25 +399,25 @@ void _pm_remote_push(pm_arena_t *a, void *first, void *last, size_t bytes);
 void _pm_remote_drain(pm_arena_t *a);
 
 /* large.c */
-/* The thresholds in force: the settings, or with mmap_dynamic on and the
- * setting left at its default, the size of the largest mapping freed so far
- * (glibc's rule, up to PM_MMAP_THRESHOLD_MAX; trim follows at twice it). */
-extern size_t _pm_mmap_dyn;
+/* The thresholds in force: the settings, or with mmap_dynamic on and both
+ * left at their defaults, glibc's rule: 128 KiB each to start with, then
+ * the size of the largest mapping freed so far (up to
+ * PM_MMAP_THRESHOLD_MAX), trim following at twice it. */
+#define PM_DYN_START (128 * PM_KIB)
+extern size_t _pm_mmap_dyn, _pm_trim_dyn; /* 0: not dynamic */
 PM_INLINE size_t mmap_threshold(void)
 {
-    size_t t = PM_OPT(mmap_threshold), d = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
-    return d > t ? d : t;
+    size_t d = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
+    return d ? d : PM_OPT(mmap_threshold);
 }
 PM_INLINE size_t trim_threshold(void)
 {
-    size_t t = PM_OPT(trim_threshold), d = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
-    return 2 * d > t ? 2 * d : t;
+    size_t d = __atomic_load_n(&_pm_trim_dyn, __ATOMIC_RELAXED);
+    return d ? d : PM_OPT(trim_threshold);
 }
-/* A threshold set by the user ends the dynamic one (pm_mallopt calls it). */
-PM_INLINE void mmap_dynamic_reset(void)
-{
-    __atomic_store_n(&_pm_mmap_dyn, 0, __ATOMIC_RELAXED);
-}
+/* Start or stop the dynamic thresholds after the settings changed (init
+ * and pm_mallopt call it): a threshold the user set stays put. */
+void _pm_mmap_dynamic_reset(void);
 void *_pm_large_alloc(size_t n, size_t align, bool *ok);
 void _pm_large_free(pm_chunk_t *c, const char *call, void *p);
 void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n);

@@ -54,6 +54,7 @@ void _pm_init_slow(void)
     _pm_options_busy_hook = options_busy;
     _pm_options_load();
     _pm_check_level = (int)PM_OPT(check);
+    _pm_mmap_dynamic_reset();
     _pm_fork_install();
     errno = saved;
     __atomic_store_n(&_pm_initialized, 1, __ATOMIC_RELEASE);
@@ -76,6 +77,6 @@ int pm_mallopt(int param, int value)
     /* Why: a threshold the user sets stays where the user put it. */
     if (rc == 1 && (param == PM_MMAP_THRESHOLD || param == PM_TRIM_THRESHOLD ||
                     param == PM_MMAP_DYNAMIC))
-        mmap_dynamic_reset();
+        _pm_mmap_dynamic_reset();
     return rc;
 }

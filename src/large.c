@@ -18,7 +18,20 @@ typedef struct {
 
 #define PM_HUGE_PAGE ((size_t)2 << 20)
 
-size_t _pm_mmap_dyn;
+size_t _pm_mmap_dyn, _pm_trim_dyn;
+
+static bool thresholds_unset(void)
+{
+    return _pm_opt_state[PM_OPT_mmap_threshold].src == PM_SRC_DEFAULT &&
+           _pm_opt_state[PM_OPT_trim_threshold].src == PM_SRC_DEFAULT;
+}
+
+void _pm_mmap_dynamic_reset(void)
+{
+    size_t start = PM_OPT(mmap_dynamic) && thresholds_unset() ? PM_DYN_START : 0;
+    __atomic_store_n(&_pm_mmap_dyn, start, __ATOMIC_RELAXED);
+    __atomic_store_n(&_pm_trim_dyn, start, __ATOMIC_RELAXED);
+}
 
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_lentry_t *table;
@@ -210,12 +223,12 @@ void _pm_large_free(pm_chunk_t *c, const char *call, void *p)
     __atomic_store_n(&live_count, live_count - 1, __ATOMIC_RELAXED);
     __atomic_store_n(&live_bytes, live_bytes - len, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&large_lock);
-    /* Why only when both are defaults: a threshold the user set stays put. */
-    if (PM_UNLIKELY(PM_OPT(mmap_dynamic)) && len <= PM_MMAP_THRESHOLD_MAX &&
-        _pm_opt_state[PM_OPT_mmap_threshold].src == PM_SRC_DEFAULT &&
-        _pm_opt_state[PM_OPT_trim_threshold].src == PM_SRC_DEFAULT &&
-        len > __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED))
+    /* Why only while dynamic: a threshold the user set stays put. */
+    size_t dyn = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
+    if (PM_UNLIKELY(dyn) && len > dyn && len <= PM_MMAP_THRESHOLD_MAX) {
         __atomic_store_n(&_pm_mmap_dyn, len, __ATOMIC_RELAXED);
+        __atomic_store_n(&_pm_trim_dyn, 2 * len, __ATOMIC_RELAXED);
+    }
     /* Unlock, then unmap. */
     _pm_os_unmap((char *)c - c->prev_size, len);
 }

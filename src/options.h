@@ -36,11 +36,11 @@ enum pm_opt_kind {
     X(arena_max, "PM_ARENA_MAX", "arena_max", PM_ARENA_MAX, PM_DEFAULT_AUTO,        \
       1, 1024, PM_KIND_COUNT, "most arenas ever created (default 8 x online CPUs)") \
     X(mmap_threshold, "PM_MMAP_THRESHOLD", "mmap_threshold", PM_MMAP_THRESHOLD,     \
-      128 * PM_KIB, 0, PM_MMAP_THRESHOLD_MAX, PM_KIND_SIZE,                          \
+      PM_MMAP_THRESHOLD_MAX, 0, PM_MMAP_THRESHOLD_MAX, PM_KIND_SIZE,                 \
       "requests of at least this many bytes get their own mmap")                    \
     X(trim_threshold, "PM_TRIM_THRESHOLD", "trim_threshold", PM_TRIM_THRESHOLD,     \
       128 * PM_KIB, 0, (size_t)INT32_MAX, PM_KIND_SIZE,                              \
-      "a free top larger than this is given back to the OS")                        \
+      "a free top larger than this is given back to the OS (see decay_ms)")         \
     X(top_pad, "PM_TOP_PAD", "top_pad", PM_TOP_PAD, 128 * PM_KIB, 0,                \
       PM_MMAP_THRESHOLD_MAX, PM_KIND_SIZE, "extra bytes taken when a heap grows")   \
     X(mmap_max, "PM_MMAP_MAX", "mmap_max", PM_MMAP_MAX, 65536, 0, (size_t)INT32_MAX, \
@@ -60,7 +60,9 @@ enum pm_opt_kind {
     X(thp, "PM_THP", "thp", PM_THP, 1, 0, 1, PM_KIND_BOOL,                          \
       "ask for transparent huge pages on direct mappings of 2 MiB and more")         \
     X(mmap_dynamic, "PM_MMAP_DYNAMIC", "mmap_dynamic", PM_MMAP_DYNAMIC, 0, 0, 1,     \
-      PM_KIND_BOOL, "raise unset mmap/trim thresholds to each freed mapping, as glibc")
+      PM_KIND_BOOL, "unset thresholds start at 128K and rise to each freed mapping, as glibc") \
+    X(decay_ms, "PM_DECAY_MS", "decay_ms", PM_DECAY_MS, 10, 0, 3600000, PM_KIND_COUNT, \
+      "free heap memory unused this many ms goes back to the OS (0: top at once)")
 
 enum pm_opt_id {
 #define PM_X_ID(id, env, key, param, def, min, max, kind, help) PM_OPT_##id,

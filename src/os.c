@@ -105,6 +105,16 @@ size_t _pm_os_page_size(void)
     return p;
 }
 
+uint64_t _pm_os_now_ms(void)
+{
+    int saved = errno;
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        ts.tv_sec = 0, ts.tv_nsec = 0;
+    errno = saved;
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 int _pm_os_ncpus(void)
 {
     int saved = errno;

@@ -7,6 +7,7 @@
 #define PM_OS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Fresh zeroed read-write memory, or NULL (errno ENOMEM). */
@@ -22,6 +23,8 @@ void _pm_os_purge(void *p, size_t size);
 /* Resize a mapping, moving it if needed; NULL (errno ENOMEM) on failure. */
 void *_pm_os_remap(void *p, size_t old_size, size_t new_size);
 size_t _pm_os_page_size(void);
+/* Milliseconds on a monotonic clock (vDSO: no lock, no allocation). */
+uint64_t _pm_os_now_ms(void);
 int _pm_os_ncpus(void);
 /* Fill buf with random bytes (getrandom, else a time/address mix). */
 void _pm_os_random(void *buf, size_t len);

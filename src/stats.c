@@ -13,6 +13,8 @@
     X(free_chunks, "free chunks", a->nfree)                 \
     X(top, "top", (size_t)(a->heap->end - (char *)a->top))  \
     X(stashed, "stashed", a->stash_bytes + remote_bytes(a))  \
+    X(dirty, "unpurged", a->dirty)                          \
+    X(purged, "purged", a->purged)                          \
     X(heaps, "heaps", a->nheaps)                            \
     X(threads, "threads", (size_t)a->attached)              \
     X(locks, "locks", (size_t)a->lock_acquired)             \
@@ -53,9 +55,11 @@ struct pm_mallinfo pm_mallinfo(void)
     struct pm_mallinfo mi = {0};
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
     size_t in_use = 0, stashed = 0; /* per arena: in_use excludes stashed */
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < 2 * n; i++) {
         pm_arena_stats_t st;
-        arena_stats(_pm_arenas[i], &st);
+        if (!arena_slot(i, n))
+            continue;
+        arena_stats(arena_slot(i, n), &st);
         mi.arena += st.heap;
         mi.ordblks += st.free_chunks;
         mi.fordblks += st.free + st.top;
@@ -82,10 +86,14 @@ void pm_malloc_stats(void)
     pm_ensure_init();
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
     char line[512];
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < 2 * n; i++) {
         pm_arena_stats_t st;
-        arena_stats(_pm_arenas[i], &st);
-        size_t at = _pm_diag_format(line, sizeof line, "pmalloc: arena %u:", i);
+        pm_arena_t *a = arena_slot(i, n);
+        if (!a)
+            continue;
+        arena_stats(a, &st);
+        size_t at = _pm_diag_format(line, sizeof line, "pmalloc: arena %u%s:", a->index,
+                                    a->is_big ? " (large)" : "");
 #define PM_X_PRINT(id, label, expr)                                                    \
     at += _pm_diag_format(line + at, sizeof line - at, " %s %zu", label, st.id);
         PM_ARENA_STATS(PM_X_PRINT)

@@ -1,20 +1,79 @@
 /*
- * trim.c - giving memory back to the OS. A free top larger than
- * trim_threshold is cut back to top_pad after a free; pm_malloc_trim also
- * returns the interior pages of large free chunks. The plan is made under
- * the arena lock, the madvise is made after it (musl mallocng's rule).
+ * trim.c - giving memory back to the OS. With decay_ms 0, a free top larger
+ * than trim_threshold is cut back to top_pad after each free, as glibc
+ * does. With decay_ms > 0 (the default), memory goes back once it has sat
+ * unused for a while, as jemalloc's and mimalloc's decay: at most every
+ * decay_ms an arena sweep gives back the free runs of PM_PURGE_MIN or more
+ * that were already free at the sweep before, and the part of a top over
+ * trim_threshold that no allocation reached since then. Memory a program
+ * frees and takes again soon stays mapped and costs no page faults.
+ * pm_malloc_trim returns everything at once. The plan is made under the
+ * arena lock, the madvise after it (musl mallocng's rule).
  */
 #include "heap.h"
 
 #define PM_TRIM_BATCH 64
 
+static void purge_run(pm_chunk_t *c)
+{
+    size_t page = _pm_os_page_size();
+    /* The header, links and stamp stay; the pages after them go. */
+    uintptr_t from = ((uintptr_t)c + 5 * sizeof(uint64_t) + page - 1) & ~(page - 1);
+    uintptr_t to = ((uintptr_t)c + head_size(chunk_head(c))) & ~(page - 1);
+    if (to > from)
+        _pm_os_purge((void *)from, to - from);
+}
+
+/* A sweep's plan (lock held): stale runs out of the bins, and the top's
+ * unreached part. Returns how many runs were taken. */
+static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_purge_t *pp,
+                         bool *purge)
+{
+    size_t n = 0;
+    if (a->dirty && _pm_check_level == 0)
+        n = _pm_bins_take_stale(a, held, PM_TRIM_BATCH);
+    uintptr_t t = (uintptr_t)a->top, hi = a->top_hi;
+    /* Why the high-water mark: the top below it was in use this period. */
+    size_t keep = hi > t && hi - t < top ? (size_t)(hi - t) : 0;
+    if (keep < PM_OPT(top_pad))
+        keep = PM_OPT(top_pad);
+    if (top > trim_threshold() + PM_MIN_CHUNK && keep < top)
+        *purge = _pm_bins_plan_trim(a, keep, pp);
+    if (*purge)
+        a->purged += pp->len;
+    for (size_t i = 0; i < n; i++)
+        a->purged += head_size(chunk_head(held[i]));
+    a->purge_gen++;
+    a->top_hi = (uintptr_t)a->top;
+    return n;
+}
+
 void _pm_arena_unlock_trim(pm_arena_t *a)
 {
     pm_purge_t pp;
     bool purge = false;
+    pm_chunk_t *held[PM_TRIM_BATCH];
+    size_t nheld = 0;
     size_t top = (size_t)(a->heap->end - (char *)a->top);
-    if (PM_UNLIKELY(top > trim_threshold() + PM_MIN_CHUNK))
-        purge = _pm_bins_plan_trim(a, PM_OPT(top_pad), &pp);
+    size_t decay = PM_OPT(decay_ms);
+    if (decay == 0) {
+        if (PM_UNLIKELY(top > trim_threshold() + PM_MIN_CHUNK))
+            purge = _pm_bins_plan_trim(a, PM_OPT(top_pad), &pp);
+        if (purge)
+            a->purged += pp.len;
+    } else {
+        if ((uintptr_t)a->top > a->top_hi)
+            a->top_hi = (uintptr_t)a->top;
+        /* Why look at the clock only then: nothing to give back otherwise. */
+        if (a->dirty || top > trim_threshold() + PM_MIN_CHUNK) {
+            uint64_t now = _pm_os_now_ms();
+            /* Why the second test: decay_ms may have been lowered since. */
+            if (now >= a->sweep_at || a->sweep_at - now > decay) {
+                nheld = sweep_plan(a, top, held, &pp, &purge);
+                a->sweep_at = now + decay;
+            }
+        }
+    }
     pm_heap_t *gone = a->release;
     pm_purge_t tail = a->tail;
     a->release = NULL;
@@ -28,6 +87,14 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
     }
     if (gone)
         _pm_heap_unmap(gone);
+    if (nheld) {
+        for (size_t i = 0; i < nheld; i++)
+            purge_run(held[i]);
+        _pm_arena_lock(a);
+        for (size_t i = 0; i < nheld; i++)
+            _pm_bins_free_clean(a, held[i], "pm_free");
+        _pm_arena_unlock_trim(a);
+    }
 }
 
 int _pm_trim_arena(pm_arena_t *a, size_t pad)
@@ -68,17 +135,13 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
         released = 1;
     }
     for (size_t i = 0; i < nheld; i++) {
-        uintptr_t from = ((uintptr_t)held[i] + sizeof(pm_chunk_t) + page - 1) & ~(page - 1);
-        uintptr_t to = ((uintptr_t)held[i] + head_size(chunk_head(held[i]))) & ~(page - 1);
-        if (to > from) {
-            _pm_os_purge((void *)from, to - from);
-            released = 1;
-        }
+        purge_run(held[i]);
+        released = 1;
     }
     if (nheld) {
         _pm_arena_lock(a);
         for (size_t i = 0; i < nheld; i++)
-            _pm_bins_free(a, held[i], "pm_malloc_trim");
+            _pm_bins_free_clean(a, held[i], "pm_malloc_trim");
         _pm_arena_unlock_trim(a);
     }
     /* Old heaps: cut their free tails back, one heap per lock. */
@@ -101,7 +164,8 @@ int pm_malloc_trim(size_t pad)
         _pm_tcache_flush_all(tc);
     int released = 0;
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
-    for (uint32_t i = 0; i < n; i++)
-        released |= _pm_trim_arena(_pm_arenas[i], pad);
+    for (uint32_t i = 0; i < 2 * n; i++)
+        if (arena_slot(i, n))
+            released |= _pm_trim_arena(arena_slot(i, n), pad);
     return released;
 }

@@ -112,7 +112,8 @@ static int child_mmap(void)
 
 /* 24 MiB in heap blocks, touched, freed newest first so that the top grows;
  * does the arena (and RSS) fall? The thread cache is off (PM_TCACHE_COUNT=0
- * in every run) so that no freed block stays parked. */
+ * in every run) so that no freed block stays parked, and decay is off
+ * (PM_DECAY_MS=0) so that the top is cut on the free itself. */
 static int child_trim(void)
 {
     if (maybe_mallopt(PM_TRIM_THRESHOLD))
@@ -210,8 +211,8 @@ static void test_mmap_threshold(void **state)
     snprintf(src_env, sizeof src_env,
              "PMCFG_SOURCE=mmap_threshold = 256K (env PM_MMAP_THRESHOLD; overrides %s:3 = 64K)",
              ini);
-    run("mmap", "default", "PMCFG_MAPPED=196608", "PMCFG_HEAP=98304",
-        "PMCFG_SOURCE=mmap_threshold = 128K (default)", NULL);
+    run("mmap", "default", "PMCFG_MAPPED=33554432", "PMCFG_HEAP=8388608",
+        "PMCFG_SOURCE=mmap_threshold = 32M (default)", NULL);
     run("mmap", "file", cfg, "PMCFG_MAPPED=98304", "PMCFG_HEAP=32768", src_file, NULL);
     run("mmap", "env over file", cfg, "PM_MMAP_THRESHOLD=262144", "PMCFG_MAPPED=262144",
         "PMCFG_HEAP=196608", src_env, NULL);
@@ -231,13 +232,14 @@ static void test_trim_threshold(void **state)
     snprintf(src_env, sizeof src_env,
              "PMCFG_SOURCE=trim_threshold = 128K (env PM_TRIM_THRESHOLD; overrides %s:2 = 1G)",
              ini);
-    run("trim", "default", "PM_TCACHE_COUNT=0", "PMCFG_TRIM=falls",
+    run("trim", "default", "PM_TCACHE_COUNT=0", "PM_DECAY_MS=0", "PMCFG_TRIM=falls",
         "PMCFG_SOURCE=trim_threshold = 128K (default)", NULL);
-    run("trim", "file", cfg, "PM_TCACHE_COUNT=0", "PMCFG_TRIM=stays", src_file, NULL);
-    run("trim", "env over file", cfg, "PM_TCACHE_COUNT=0", "PM_TRIM_THRESHOLD=128K",
-        "PMCFG_TRIM=falls", src_env, NULL);
-    run("trim", "mallopt over env", cfg, "PM_TCACHE_COUNT=0", "PM_TRIM_THRESHOLD=128K",
-        "PMCFG_MALLOPT=1073741824", "PMCFG_TRIM=stays",
+    run("trim", "file", cfg, "PM_TCACHE_COUNT=0", "PM_DECAY_MS=0", "PMCFG_TRIM=stays",
+        src_file, NULL);
+    run("trim", "env over file", cfg, "PM_TCACHE_COUNT=0", "PM_DECAY_MS=0",
+        "PM_TRIM_THRESHOLD=128K", "PMCFG_TRIM=falls", src_env, NULL);
+    run("trim", "mallopt over env", cfg, "PM_TCACHE_COUNT=0", "PM_DECAY_MS=0",
+        "PM_TRIM_THRESHOLD=128K", "PMCFG_MALLOPT=1073741824", "PMCFG_TRIM=stays",
         "PMCFG_SOURCE=trim_threshold = 1G (pm_mallopt; overrides env PM_TRIM_THRESHOLD = 128K)",
         NULL);
 }

@@ -43,8 +43,8 @@ static void test_env_unknown_unit(void **state)
     setenv("PM_MMAP_THRESHOLD", "12Q", 1);
     char *err = cfgt_load();
     assert_string_equal(err, "pmalloc: PM_MMAP_THRESHOLD='12Q': unknown unit 'Q' (use K, M or G);"
-                             " using default 128K\n");
-    assert_int_equal(value(PM_OPT_mmap_threshold), 128 * PM_KIB);
+                             " using default 32M\n");
+    assert_int_equal(value(PM_OPT_mmap_threshold), 32 * PM_MIB);
     free(err);
 }
 
@@ -242,7 +242,7 @@ static void test_file_values(void **state)
     snprintf(want, sizeof want, "%s:2: arena_max='': empty value; using default", path);
     cfgt_assert_has(err, want);
     snprintf(want, sizeof want, "%s:3: mmap_threshold=99999999999999999999999 out of range "
-             "[0, 32M]; using default 128K", path);
+             "[0, 32M]; using default 32M", path);
     cfgt_assert_has(err, want);
     snprintf(want, sizeof want, "%s:4: trim_threshold=-1 out of range", path);
     cfgt_assert_has(err, want);

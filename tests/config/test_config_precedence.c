@@ -157,7 +157,7 @@ static void test_mallopt_twice(void **state)
     assert_int_equal(_pm_options_set(PM_MMAP_THRESHOLD, 64 * 1024), 1);
     assert_int_equal(_pm_options_set(PM_MMAP_THRESHOLD, 256 * 1024), 1);
     check_dump_line(PM_OPT_mmap_threshold,
-                    "256K (pm_mallopt; overrides pm_mallopt = 64K) [default 128K]");
+                    "256K (pm_mallopt; overrides pm_mallopt = 64K) [default 32M]");
 }
 
 static void test_json_shape(void **state)

@@ -174,7 +174,7 @@ static void test_show(void **state)
     assert_int_equal(exit_code(&r), 0);
     snprintf(want, sizeof want, "  arena_max = 3 (env PM_ARENA_MAX; overrides %s:2 = 2)", path);
     cfgt_assert_has(r.out, want);
-    cfgt_assert_has(r.out, "  mmap_threshold = 128K (default)\n");
+    cfgt_assert_has(r.out, "  mmap_threshold = 32M (default)\n");
     /* print_config does not print a second dump. */
     assert_non_null(strstr(r.out, "pmalloc settings"));
     assert_null(strstr(strstr(r.out, "pmalloc settings") + 1, "pmalloc settings"));

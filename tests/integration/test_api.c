@@ -238,7 +238,7 @@ static void test_realloc_zero_frees(void **state)
     (void)state;
     /* 100000 B: above the thread-cache classes, below the mmap threshold,
      * so in-use bytes move at once. */
-    const size_t sizes[] = { 100000, 100, 300000 };
+    const size_t sizes[] = { 100000, 100, 33 << 20 };
     for (size_t i = 0; i < PMT_ARRAY_LEN(sizes); i++) {
         void *p = pm_malloc(sizes[i]);
         assert_non_null(p);
@@ -248,9 +248,9 @@ static void test_realloc_zero_frees(void **state)
         struct pm_mallinfo after = pm_mallinfo();
         if (sizes[i] == 100000)
             assert_true(after.uordblks + 100000 <= before.uordblks);
-        if (sizes[i] == 300000) {
+        if (sizes[i] == 33 << 20) {
             assert_int_equal(after.hblks + 1, before.hblks);
-            assert_true(after.hblkhd + 300000 <= before.hblkhd);
+            assert_true(after.hblkhd + (33 << 20) <= before.hblkhd);
         }
     }
 }
@@ -563,10 +563,13 @@ static int child_mallopt_errors(void)
     EXPECT_MALLOPT(PM_TCACHE_COUNT, 100000, 0, ERANGE);
     EXPECT_MALLOPT(PM_TCACHE_MAX, 1 << 20, 0, ERANGE);
     PMT_REQUIRE_HEAP_OK();
+    EXPECT_MALLOPT(PM_DECAY_MS, -1, 0, ERANGE);
+    EXPECT_MALLOPT(PM_DECAY_MS, 3600001, 0, ERANGE);
+    PMT_REQUIRE_HEAP_OK();
     /* Refused changes must not have been applied: the default threshold
-     * (128 KiB) is still in force, so 200 KiB is mmapped, 100 KiB is not. */
+     * (32 MiB) is still in force, so 32 MiB is mmapped, 8 MiB is not. */
     struct pm_mallinfo m0 = pm_mallinfo();
-    void *a = pm_malloc(200 * 1024), *b = pm_malloc(100 * 1024);
+    void *a = pm_malloc(32 * PMT_MIB), *b = pm_malloc(8 * PMT_MIB);
     PMT_REQUIRE(a && b, "allocation failed");
     struct pm_mallinfo m1 = pm_mallinfo();
     PMT_REQUIRE(m1.hblks == m0.hblks + 1, "hblks %zu -> %zu", m0.hblks, m1.hblks);
@@ -847,11 +850,12 @@ static int child_mallinfo_moves(void)
                 m1.usmblks, m1.arena, m1.hblkhd);
 
     /* Direct mapping: hblks +1, hblkhd +size, both back after free. */
-    void *big = pm_malloc(PMT_MIB);
-    PMT_REQUIRE(big != NULL, "malloc 1 MiB");
+    void *big = pm_malloc(32 * PMT_MIB);
+    PMT_REQUIRE(big != NULL, "malloc 32 MiB");
     struct pm_mallinfo m2 = pm_mallinfo();
     PMT_REQUIRE(m2.hblks == m1.hblks + 1, "hblks %zu -> %zu", m1.hblks, m2.hblks);
-    PMT_REQUIRE(m2.hblkhd >= m1.hblkhd + PMT_MIB, "hblkhd %zu -> %zu", m1.hblkhd, m2.hblkhd);
+    PMT_REQUIRE(m2.hblkhd >= m1.hblkhd + 32 * PMT_MIB, "hblkhd %zu -> %zu", m1.hblkhd,
+                m2.hblkhd);
     PMT_REQUIRE(m2.usmblks >= m2.arena + m2.hblkhd, "usmblks %zu < arena+hblkhd %zu",
                 m2.usmblks, m2.arena + m2.hblkhd);
     pm_free(big);

@@ -132,10 +132,12 @@ static void test_arena_max(void **state)
 
 static int child_mmap_default(void)
 {
-    REQUIRE_MMAPPED(200 * 1024, 1);
-    REQUIRE_MMAPPED(128 * 1024, 1);
-    REQUIRE_MMAPPED(100 * 1024, 0);
-    REQUIRE_MMAPPED(64 * 1024, 0);
+    /* 32 MiB: glibc's highest dynamic threshold, fixed. */
+    REQUIRE_MMAPPED(33 * PMT_MIB, 1);
+    REQUIRE_MMAPPED(32 * PMT_MIB, 1);
+    REQUIRE_MMAPPED(32 * PMT_MIB - 1, 0);
+    REQUIRE_MMAPPED(8 * PMT_MIB, 0);
+    REQUIRE_MMAPPED(200 * 1024, 0);
     return 0;
 }
 
@@ -214,6 +216,18 @@ static void test_mmap_max(void **state)
  * then freed newest first so that the top of the heap grows with each free.
  * The thread cache is off (PM_TCACHE_COUNT=0 in every run) so that no block
  * stays parked. 32 MiB fits one heap; 64 MiB needs a second one. */
+/* With PMT_WAIT_MS set: let that many ms pass three times, with a small
+ * and a large allocation after each, so that every arena sweeps twice. */
+static void decay_wait(void)
+{
+    const char *v = getenv("PMT_WAIT_MS");
+    for (int i = 0; v && *v && i < 3; i++) {
+        usleep((useconds_t)atoi(v) * 1000);
+        pm_free(pm_malloc(100));
+        pm_free(pm_malloc(100000));
+    }
+}
+
 static size_t trim_total(void)
 {
     const char *v = getenv("PMT_TRIM_MIB");
@@ -247,6 +261,7 @@ static int trim_run(struct trim_result *r)
     for (int i = n - 1; i >= 0; i--)
         pm_free(blk[i]);
     PMT_REQUIRE_HEAP_OK();
+    decay_wait();
     r->rss_freed = pmt_rss_bytes();
     r->arena_freed = pm_mallinfo().arena;
     fprintf(stderr, "pmt: rss %zu -> %zu, arena %zu -> %zu\n", r->rss_full, r->rss_freed,
@@ -291,12 +306,17 @@ static int child_trim_mallopt_overrides(void)
 static void test_trim_threshold(void **state)
 {
     (void)state;
-    const char *def32[] = { "PM_TCACHE_COUNT=0", "PMT_TRIM_MIB=32", NULL };
-    const char *def64[] = { "PM_TCACHE_COUNT=0", "PMT_TRIM_MIB=64", NULL };
-    const char *big64[] = { "PM_TCACHE_COUNT=0", "PM_TRIM_THRESHOLD=1G", NULL };
-    const char *big32[] = { "PM_TCACHE_COUNT=0", "PM_TRIM_THRESHOLD=1G", "PMT_TRIM_MIB=32",
+    /* Default decay: the top goes once it sat unused for a sweep period. */
+    const char *def32[] = { "PM_TCACHE_COUNT=0", "PMT_TRIM_MIB=32", "PMT_WAIT_MS=30", NULL };
+    const char *def64[] = { "PM_TCACHE_COUNT=0", "PMT_TRIM_MIB=64", "PMT_WAIT_MS=30", NULL };
+    /* decay_ms 0: at once, on the free, as glibc. */
+    const char *now32[] = { "PM_TCACHE_COUNT=0", "PMT_TRIM_MIB=32", "PM_DECAY_MS=0", NULL };
+    const char *big64[] = { "PM_TCACHE_COUNT=0", "PM_TRIM_THRESHOLD=1G", "PMT_WAIT_MS=30",
                             NULL };
+    const char *big32[] = { "PM_TCACHE_COUNT=0", "PM_TRIM_THRESHOLD=1G", "PMT_TRIM_MIB=32",
+                            "PM_DECAY_MS=0", NULL };
     pmt_run_case_ok("trim_default", def32, 60);
+    pmt_run_case_ok("trim_default", now32, 60);
     pmt_run_case_ok("trim_1g", big32, 60);
     pmt_run_case_ok("trim_mallopt_overrides", big32, 60);
     pmt_run_case_ok("trim_1g", big64, 60);
@@ -446,9 +466,9 @@ static void test_perturb(void **state)
 
 static int child_bad_mmap_threshold(void)
 {
-    /* The default (128 KiB) is in force. */
-    REQUIRE_MMAPPED(200 * 1024, 1);
-    REQUIRE_MMAPPED(100 * 1024, 0);
+    /* The default (32 MiB) is in force. */
+    REQUIRE_MMAPPED(32 * PMT_MIB, 1);
+    REQUIRE_MMAPPED(4 * PMT_MIB, 0);
     return 0;
 }
 
@@ -539,7 +559,88 @@ static void test_print_config(void **state)
     pmt_child_free(&c);
 }
 
+/* ---- decay_ms -------------------------------------------------------------- */
+
+/* An 8 MiB block between two others, touched and freed: a hole inside the
+ * heap, not at its top. Does its RSS go back, after waiting, or not? */
+static int decay_hole(void)
+{
+    void *before = pm_malloc(100000), *hole = pm_malloc(8 * PMT_MIB);
+    void *after = pm_malloc(100000);
+    PMT_REQUIRE(before && hole && after, "malloc");
+    PMT_REQUIRE(pm_mallinfo().hblks == 0, "an 8 MiB block was mmapped");
+    memset(hole, 0x5c, 8 * PMT_MIB);
+    size_t rss_full = pmt_rss_bytes();
+    pm_free(hole);
+    decay_wait();
+    size_t rss_freed = pmt_rss_bytes();
+    PMT_REQUIRE_HEAP_OK();
+    fprintf(stderr, "pmt: rss %zu -> %zu\n", rss_full, rss_freed);
+    const char *expect = getenv("PMT_EXPECT");
+    if (expect && strcmp(expect, "falls") == 0)
+        PMT_REQUIRE(rss_freed + 6 * PMT_MIB <= rss_full, "RSS did not fall");
+    else
+        PMT_REQUIRE(rss_freed + 2 * PMT_MIB >= rss_full, "RSS fell");
+    /* The hole is reused whole, purged or not, and reads as what it is. */
+    char *again = pm_malloc(8 * PMT_MIB);
+    PMT_REQUIRE(again == hole, "the hole was not reused (%p, %p)", (void *)again, hole);
+    memset(again, 0x11, 8 * PMT_MIB);
+    pm_free(again);
+    pm_free(before);
+    pm_free(after);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+static int child_decay(void)
+{
+    return decay_hole();
+}
+
+static int child_decay_mallopt(void)
+{
+    PMT_REQUIRE(pm_mallopt(PM_DECAY_MS, 20) == 1, "pm_mallopt(PM_DECAY_MS, 20)");
+    return decay_hole();
+}
+
+/* decay 0: a hole stays until pm_malloc_trim, which gives it back at once. */
+static int child_decay_trim(void)
+{
+    void *before = pm_malloc(100000), *hole = pm_malloc(8 * PMT_MIB);
+    void *after = pm_malloc(100000);
+    PMT_REQUIRE(before && hole && after, "malloc");
+    memset(hole, 0x5c, 8 * PMT_MIB);
+    size_t rss_full = pmt_rss_bytes();
+    pm_free(hole);
+    PMT_REQUIRE(pm_malloc_trim(0) == 1, "pm_malloc_trim gave nothing back");
+    size_t rss_freed = pmt_rss_bytes();
+    PMT_REQUIRE(rss_freed + 6 * PMT_MIB <= rss_full, "RSS %zu -> %zu", rss_full, rss_freed);
+    pm_free(before);
+    pm_free(after);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+static void test_decay(void **state)
+{
+    (void)state;
+    const char *dflt[] = { "PMT_WAIT_MS=30", "PMT_EXPECT=falls", NULL };
+    const char *fast[] = { "PM_DECAY_MS=1", "PMT_WAIT_MS=5", "PMT_EXPECT=falls", NULL };
+    const char *slow[] = { "PM_DECAY_MS=100000", "PMT_WAIT_MS=30", "PMT_EXPECT=stays", NULL };
+    const char *off[] = { "PM_DECAY_MS=0", "PMT_WAIT_MS=30", "PMT_EXPECT=stays", NULL };
+    const char *mopt[] = { "PM_DECAY_MS=100000", "PMT_WAIT_MS=30", "PMT_EXPECT=falls", NULL };
+    pmt_run_case_ok("decay", dflt, 30);
+    pmt_run_case_ok("decay", fast, 30);
+    pmt_run_case_ok("decay", slow, 30);
+    pmt_run_case_ok("decay", off, 30);
+    pmt_run_case_ok("decay_mallopt", mopt, 30);
+    pmt_run_case_ok("decay_trim", off, 30);
+}
+
 static const pmt_case_t cases[] = {
+    { "decay", child_decay },
+    { "decay_mallopt", child_decay_mallopt },
+    { "decay_trim", child_decay_trim },
     { "arena_max_1", child_arena_max_1 },
     { "arena_max_4", child_arena_max_4 },
     { "arena_default", child_arena_default },
@@ -574,6 +675,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mmap_threshold),
         cmocka_unit_test(test_mmap_max),
         cmocka_unit_test(test_trim_threshold),
+        cmocka_unit_test(test_decay),
         cmocka_unit_test(test_top_pad),
         cmocka_unit_test(test_tcache),
         cmocka_unit_test(test_perturb),
