@@ -126,6 +126,9 @@ int main(void)
     set_or_complain("PM_ARENA_MAX", PM_ARENA_MAX, 2);
     set_or_complain("PM_MMAP_THRESHOLD", PM_MMAP_THRESHOLD, 256 * KIB);
     set_or_complain("PM_TRIM_THRESHOLD", PM_TRIM_THRESHOLD, 64 * KIB);
+    /* Why: the default (10 ms) gives memory back once it sat unused that
+     * long; 0 makes the trim threshold act on the free itself, as glibc. */
+    set_or_complain("PM_DECAY_MS", PM_DECAY_MS, 0);
     /* The numbers below also depend on these; pinned to their defaults so
      * that PM_* variables in the environment cannot change the story. */
     set_or_complain("PM_TOP_PAD", PM_TOP_PAD, 128 * KIB);

@@ -341,6 +341,16 @@ static void fork_child(void)
         if (!a)
             continue;
         a->attached = (tc->real && tc->arena == a) ? 1 : 0;
+        /* Why: a parent thread was giving pages past a heap's end back when
+         * it forked; in the child no one will finish that and clear the
+         * flag, and those pages may still hold data, so none is taken to
+         * be zero. */
+        for (pm_heap_t *h = a->heap; h; h = h->prev) {
+            if (h->purging) {
+                h->purging = 0;
+                h->zero_from = (char *)h + PM_HEAP_SIZE;
+            }
+        }
         pthread_mutex_unlock(&a->lock);
     }
     pthread_mutex_unlock(&arena_list_lock);
