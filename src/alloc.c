@@ -270,7 +270,7 @@ void *pm_realloc(void *p, size_t n)
     if (!q)
         return NULL;
     memcpy(q, p, old < n ? old : n);
-    pm_free(p);
+    _pm_free_moved(p);
     return q;
 }
 

@@ -205,27 +205,25 @@ static void quarantine_push(pm_arena_t *a, pm_chunk_t *c)
     a->q_bytes += s;
 }
 
-void _pm_free_slow(void *p)
+static void free_impl(void *p, const char *call, bool cache)
 {
-    if (!p)
-        return;
     uint64_t h;
-    pm_chunk_t *c = _pm_chunk_checked(p, "pm_free", &h);
+    pm_chunk_t *c = _pm_chunk_checked(p, call, &h);
     if (head_state(h) == PM_ST_MMAPPED) {
-        _pm_large_free(c, "pm_free", p);
+        _pm_large_free(c, call, p);
         return;
     }
     if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
-        _pm_debug_on_free(c, "pm_free", p);
+        _pm_debug_on_free(c, call, p);
     pm_tcache_t *tc = _pm_tls_tc;
-    if (PM_UNLIKELY(!tc->real)) {
+    if (PM_UNLIKELY(!tc->real) && cache) {
         /* A thread that only frees (a consumer) still needs its cache, or
          * each of its frees would take the owner's lock. */
         pm_tcache_t *t = _pm_tcache_create();
         if (t)
             tc = t;
     }
-    if (_pm_tcache_free_slow(tc, c, h))
+    if (cache && _pm_tcache_free_slow(tc, c, h))
         return;
     pm_arena_t *a = heap_of(c)->arena;
     _pm_arena_lock(a);
@@ -235,8 +233,19 @@ void _pm_free_slow(void *p)
         _pm_arena_unlock_trim(a);
         return;
     }
-    _pm_bins_free(a, c, "pm_free");
+    _pm_bins_free(a, c, call);
     _pm_arena_unlock_trim(a);
+}
+
+void _pm_free_slow(void *p)
+{
+    if (p)
+        free_impl(p, "pm_free", true);
+}
+
+void _pm_free_moved(void *p)
+{
+    free_impl(p, "pm_realloc", false);
 }
 
 void pm_free(void *p)

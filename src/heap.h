@@ -448,6 +448,10 @@ void _pm_free_batch(void **ptrs, size_t n);
 void *_pm_alloc_slow(size_t n);
 void *_pm_alloc_arena(size_t csize, bool zero);
 void _pm_free_slow(void *p);
+/* Free the old block of a realloc that moved: to its arena's bins, where
+ * it coalesces, not to the cache (a growing block rarely wants its old
+ * size back, and parked copies fragment the heap). */
+void _pm_free_moved(void *p);
 /* Check p is a live heap chunk for call; returns its chunk, aborts if not. */
 pm_chunk_t *_pm_chunk_checked(void *p, const char *call, uint64_t *headp);
 PM_COLD __attribute__((noreturn)) void _pm_report_bad(void *p, const char *call, uint64_t head);

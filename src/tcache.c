@@ -311,7 +311,10 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
     if (!a)
         return NULL;
     _pm_remote_drain(a);
-    pm_refill_t r = {.got = 0};
+    pm_refill_t r; /* not = {0}: that would clear the whole batch array each time */
+    r.first = NULL;
+    r.how = PM_FROM_TOP;
+    r.got = 0;
     int how = PM_FROM_TOP;
     if (want > PM_REFILL_MAX)
         want = PM_REFILL_MAX;

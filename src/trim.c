@@ -64,8 +64,10 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
     } else {
         if ((uintptr_t)a->top > a->top_hi)
             a->top_hi = (uintptr_t)a->top;
-        /* Why look at the clock only then: nothing to give back otherwise. */
-        if (a->dirty || top > trim_threshold() + PM_MIN_CHUNK) {
+        /* Why look at the clock only then: nothing to give back otherwise
+         * (a sweep keeps top_pad of the top). */
+        size_t floor = trim_threshold() > PM_OPT(top_pad) ? trim_threshold() : PM_OPT(top_pad);
+        if (a->dirty || top > floor + _pm_os_page_size()) {
             uint64_t now = _pm_os_now_ms();
             /* Why the second test: decay_ms may have been lowered since. */
             if (now >= a->sweep_at || a->sweep_at - now > decay) {
