@@ -56,6 +56,9 @@ void *_pm_stash_pop(pm_arena_t *a, unsigned k)
     if (PM_UNLIKELY(next && ((next & 15) || !heap_owns(next) ||
                              heap_of((void *)next)->arena != a)))
         _pm_fatal("pm_malloc", p, "corrupted free list (stash link %p)", (void *)next);
+    /* Why: a refill pops a run of these; the next one's first line is
+     * then on its way while this one is handed out. */
+    __builtin_prefetch((void *)next);
     a->stash[k] = (void *)next;
     a->stash_count[k]--;
     a->stash_bytes -= head_size(chunk_head(mem2chunk(p)));
@@ -99,8 +102,21 @@ void _pm_remote_drain(pm_arena_t *a)
         p = (void *)next;
     }
     __atomic_fetch_sub(&a->remote_bytes, bytes, __ATOMIC_RELAXED);
-    if (a->stash_bytes > PM_STASH_MAX)
-        _pm_stash_consolidate(a);
+    _pm_stash_bound(a);
+}
+
+void _pm_stash_bound(pm_arena_t *a)
+{
+    if (a->stash_bytes <= PM_STASH_MAX)
+        return;
+    /* Why down to half, largest classes first: coalescing everything would
+     * only make the next refills carve the same blocks again, and the big
+     * blocks are the ones whose room other sizes can use. */
+    for (unsigned k = PM_NCLASS_TC; k-- > 0 && a->stash_bytes > PM_STASH_MAX / 2;) {
+        void *p;
+        while (a->stash_bytes > PM_STASH_MAX / 2 && (p = _pm_stash_pop(a, k)) != NULL)
+            _pm_bins_free(a, mem2chunk(p), "pm_free");
+    }
 }
 
 void _pm_stash_consolidate(pm_arena_t *a)

@@ -392,6 +392,8 @@ uintptr_t _pm_link_mangle(const void *field, const void *p);
 void _pm_stash_push(pm_arena_t *a, void *p, unsigned k, size_t size);
 void *_pm_stash_pop(pm_arena_t *a, unsigned k);
 void _pm_stash_consolidate(pm_arena_t *a);
+/* Past PM_STASH_MAX: coalesce stashed blocks, largest first, to half that. */
+void _pm_stash_bound(pm_arena_t *a);
 /* Push a chain first..last (linked through word 1) of a's blocks, bytes in
  * all, without a's lock. */
 void _pm_remote_push(pm_arena_t *a, void *first, void *last, size_t bytes);

@@ -35,9 +35,14 @@ static void idle_consolidate(pm_arena_t *a)
         _pm_stash_consolidate(a);
 }
 
+/* Blocks of class k that fit the per-class byte budget (computed once). */
+static uint32_t byte_cap[PM_NCLASS_TC];
+
 static void key_create(void)
 {
     pthread_key_create(&tc_tsd_key, tcache_destroy);
+    for (unsigned k = 2; k < PM_NCLASS_TC; k++)
+        byte_cap[k] = (uint32_t)(PM_TC_CLASS_BYTES / class_size(k));
 }
 
 _Static_assert(sizeof(pm_tbin_t) == 16, "pm_free indexes the bins by chunk size");
@@ -57,7 +62,7 @@ static uint32_t class_cap(unsigned k)
 {
     if (k < 2)
         return 0;
-    size_t cap = PM_TC_CLASS_BYTES / class_size(k), count = PM_OPT(tcache_count);
+    size_t cap = byte_cap[k], count = PM_OPT(tcache_count);
     if (cap > count)
         cap = count;
     return cap ? (uint32_t)cap : 1;
@@ -184,8 +189,7 @@ void _pm_free_batch(void **ptrs, size_t n)
                 ptrs[j] = NULL;
             }
         }
-        if (a->stash_bytes > PM_STASH_MAX)
-            _pm_stash_consolidate(a);
+        _pm_stash_bound(a);
         _pm_arena_unlock_trim(a);
     }
 }
@@ -253,6 +257,36 @@ void _pm_tcache_push_full(pm_tbin_t *b, void *p)
 
 void _pm_tcache_flush_all(pm_tcache_t *tc)
 {
+    /* Why one pass under one lock first: a thread that exits holds blocks
+     * of many classes, nearly all of its own arena; a lock per class would
+     * cost more than the thread's whole life in the cache. */
+    pm_arena_t *a = tc->arena;
+    if (a && _pm_check_level == 0 && !PM_OPT(perturb)) {
+        bool locked = false;
+        for (unsigned k = 0; k < tc->nclass; k++) {
+            pm_tbin_t *b = &tc->bins[k];
+            for (uint32_t i = 0; i < b->count; i++) {
+                void *p = b->slots[i];
+                if (!p || heap_of(p)->arena != a ||
+                    size_class_floor(head_size(chunk_head(mem2chunk(p)))) >= PM_NCLASS_TC)
+                    continue;
+                if (!locked) {
+                    _pm_arena_lock(a);
+                    locked = true;
+                }
+                /* The stash class is the block's own (floor) class: a
+                 * refill may have put a slightly bigger chunk in bin k. */
+                size_t s = head_size(chunk_head(mem2chunk(p)));
+                _pm_stash_push(a, p, size_class_floor(s), s);
+                b->slots[i] = NULL;
+            }
+        }
+        if (locked) {
+            _pm_stash_bound(a);
+            _pm_arena_unlock_trim(a);
+        }
+    }
+    /* What is left: blocks of arenas the thread used before it moved. */
     for (unsigned k = 0; k < tc->nclass; k++)
         bin_flush(&tc->bins[k], 0);
     _pm_tcache_remote_flush(tc);
