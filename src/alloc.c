@@ -26,7 +26,11 @@ static void *enomem(void)
 void *_pm_alloc_arena(size_t csize, bool zero)
 {
     /* Why apart: see pm_arena_t.big. */
-    pm_arena_t *a = csize >= PM_BIG_CSIZE ? _pm_arena_get_big_locked() : _pm_arena_get_locked();
+    pm_arena_t *a = csize >= PM_BIG_CSIZE ? _pm_arena_get_big_locked() : NULL;
+    if (!a) {
+        /* No companion (none could be mapped): a plain arena serves it. */
+        a = _pm_arena_get_locked();
+    }
     if (!a)
         return enomem();
     pm_arena_t *start = a;

@@ -186,6 +186,73 @@ static void test_trim_gives_pages_back(void **state)
     assert_arena_valid(a);
 }
 
+/* Decay bookkeeping: a free run carries the sweep it was freed in, a split
+ * keeps it, dirty bytes add up, and only runs older than the last sweep are
+ * taken for purging. */
+static void test_decay_stamps(void **state)
+{
+    (void)state;
+    pm_arena_t *a = fresh_arena_locked();
+    if (!a)
+        skip();
+    int how;
+    pm_chunk_t *r1 = _pm_bins_alloc(a, 256 * PM_KIB, &how);
+    pm_chunk_t *pin1 = _pm_bins_alloc(a, 64, &how);
+    pm_chunk_t *r2 = _pm_bins_alloc(a, 256 * PM_KIB, &how);
+    pm_chunk_t *pin2 = _pm_bins_alloc(a, 64, &how);
+    assert_true(r1 && pin1 && r2 && pin2);
+    size_t dirty0 = a->dirty;
+    uint64_t g = a->purge_gen;
+    _pm_bins_free(a, r1, "test");
+    assert_int_equal(*chunk_stamp(r1), g);
+    assert_int_equal(a->dirty, dirty0 + 256 * PM_KIB);
+    a->purge_gen++; /* a sweep passes: r1 is now stale, r2 will be fresh */
+    _pm_bins_free(a, r2, "test");
+    assert_int_equal(*chunk_stamp(r2), g + 1);
+    /* A split keeps the run's age: what is left of r1 is still stale. */
+    pm_chunk_t *part = _pm_bins_alloc(a, 128 * PM_KIB, &how);
+    assert_true(part == r1 || part == r2);
+    pm_chunk_t *rest = chunk_at(part, 128 * PM_KIB);
+    assert_int_equal(*chunk_stamp(rest), part == r1 ? g : g + 1);
+    _pm_bins_free(a, part, "test"); /* merges back: the older age wins */
+    assert_int_equal(*chunk_stamp(part), part == r1 ? g : g + 1);
+    _pm_arena_unlock(a);
+    assert_arena_valid(a);
+    _pm_arena_lock(a);
+    pm_chunk_t *held[8];
+    size_t n = _pm_bins_take_stale(a, held, 8);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(held[0], r1);
+    assert_int_equal(head_state(chunk_head(r1)), PM_ST_CACHED);
+    assert_int_equal(a->dirty, dirty0 + 256 * PM_KIB); /* r2 only */
+    _pm_bins_free_clean(a, r1, "test");
+    assert_int_equal(*chunk_stamp(r1), PM_STAMP_CLEAN);
+    assert_int_equal(a->dirty, dirty0 + 256 * PM_KIB);
+    _pm_arena_unlock(a);
+    assert_arena_valid(a);
+    _pm_arena_lock(a);
+    _pm_bins_free(a, pin1, "test");
+    _pm_bins_free(a, pin2, "test");
+    _pm_arena_unlock(a);
+    assert_arena_valid(a);
+}
+
+/* Chunks over the largest cache class live in a large companion. */
+static void test_large_companion(void **state)
+{
+    (void)state;
+    void *small = pm_malloc(1000), *mid = pm_malloc(100 * 1024);
+    assert_true(small && mid);
+    pm_arena_t *sa = heap_of(small)->arena, *ma = heap_of(mid)->arena;
+    assert_false(sa->is_big);
+    assert_true(ma->is_big);
+    assert_ptr_equal(sa->big, ma);
+    assert_int_equal(ma->index, sa->index);
+    pm_free(small);
+    pm_free(mid);
+    assert_int_equal(pm_check_heap(), 0);
+}
+
 static void test_large_registry(void **state)
 {
     (void)state;
@@ -295,6 +362,8 @@ int main(void)
         cmocka_unit_test(test_bins_split_and_coalesce),
         cmocka_unit_test(test_grow_and_shrink_in_place),
         cmocka_unit_test(test_trim_gives_pages_back),
+        cmocka_unit_test(test_decay_stamps),
+        cmocka_unit_test(test_large_companion),
         cmocka_unit_test(test_large_registry),
         cmocka_unit_test(test_tcache_keeps_and_flushes),
         cmocka_unit_test(test_diag_format),
