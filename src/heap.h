@@ -388,7 +388,7 @@ pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how);
 uintptr_t _pm_link_mangle(const void *field, const void *p);
 /* The stash (arena lock held): blocks of class k keep their cache key and
  * link through their second word. */
-#define PM_STASH_MAX (256 * PM_KIB) /* stashed bytes above this are coalesced */
+#define PM_STASH_MAX (512 * PM_KIB) /* stashed bytes above this are coalesced */
 void _pm_stash_push(pm_arena_t *a, void *p, unsigned k, size_t size);
 void *_pm_stash_pop(pm_arena_t *a, unsigned k);
 void _pm_stash_consolidate(pm_arena_t *a);
