@@ -91,6 +91,9 @@ void _pm_remote_drain(pm_arena_t *a)
         if (PM_UNLIKELY(next && ((next & 15) || !heap_owns(next) ||
                                  heap_of((void *)next)->arena != a)))
             _pm_fatal("pm_free", p, "corrupted free list (remote link %p)", (void *)next);
+        /* Only a hint: a prefetch never faults, whatever the word holds. */
+        if (stash)
+            __builtin_prefetch((char *)w[2] - PM_OVERHEAD);
         pm_chunk_t *c = mem2chunk(p);
         size_t s = head_size(chunk_head(c));
         unsigned k = size_class_floor(s);
@@ -462,9 +465,10 @@ void _pm_bins_free_clean(pm_arena_t *a, pm_chunk_t *c, const char *call)
     size_t s = head_size(chunk_head(c));
     _pm_bins_free(a, c, call);
     uint64_t h = chunk_head(c);
-    /* Why only then: a run merged with a neighbour holds dirty pages too. */
+    /* Why only then: a run merged with a neighbour holds dirty pages too,
+     * and a run whose heap is being released is in no bin. */
     if (head_state(h) == PM_ST_FREE && head_size(h) == s && s >= PM_PURGE_MIN &&
-        _pm_check_level == 0) {
+        _pm_check_level == 0 && heap_of(c) != a->release) {
         *chunk_stamp(c) = PM_STAMP_CLEAN;
         a->dirty -= s < a->dirty ? s : a->dirty;
     }

@@ -304,6 +304,7 @@ typedef struct pm_tbin { /* 16 bytes: pm_free indexes bins by chunk size */
 } pm_tbin_t;
 
 #define PM_REMOTE_MAX 64
+#define PM_REMOTE_AHEAD 8 /* how far ahead a remote chain's prefetch hints point */
 
 typedef struct pm_tcache {
     size_t fast_max;      /* largest request on the inline path; 0: none   */

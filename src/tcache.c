@@ -203,18 +203,28 @@ void _pm_tcache_remote_flush(pm_tcache_t *tc)
         if (!r[i])
             continue;
         pm_arena_t *a = heap_of(r[i])->arena;
-        void *first = r[i], *last = r[i];
-        size_t bytes = head_size(chunk_head(mem2chunk(r[i])));
-        r[i] = NULL;
-        for (uint32_t j = i + 1; j < tc->nremote; j++) {
+        void *grp[PM_REMOTE_MAX];
+        uint32_t n = 0;
+        size_t bytes = 0;
+        for (uint32_t j = i; j < tc->nremote; j++) {
             if (r[j] && heap_of(r[j])->arena == a) {
-                uint64_t *lw = last;
-                lw[1] = _pm_link_mangle(&lw[1], r[j]);
-                last = r[j];
+                grp[n++] = r[j];
                 bytes += head_size(chunk_head(mem2chunk(r[j])));
                 r[j] = NULL;
             }
         }
+        /* Word 1 links the chain; word 2 points PM_REMOTE_AHEAD blocks on,
+         * a prefetch hint for the drain, which would otherwise miss the
+         * cache once per block, one block after the other. */
+        for (uint32_t j = 0; j < n; j++) {
+            uint64_t *w = grp[j];
+            if (j + 1 < n)
+                w[1] = _pm_link_mangle(&w[1], grp[j + 1]);
+            /* Why level 0 only: at level 1 a small block's canary sits there. */
+            if (_pm_check_level == 0)
+                w[2] = j + PM_REMOTE_AHEAD < n ? (uintptr_t)grp[j + PM_REMOTE_AHEAD] : 0;
+        }
+        void *first = grp[0], *last = grp[n - 1];
         _pm_remote_push(a, first, last, bytes);
         /* Why drain here too: an arena no thread uses any more would hold
          * what others gave back to it; a used one is drained by its owner. */
