@@ -55,8 +55,8 @@ static uint64_t rng_next(uint64_t *s)
     return *s * 0x2545F4914F6CDD1DULL;
 }
 
-/* Mostly small requests, some medium ones, a few large enough to be mmapped
- * directly with the default threshold (128 KiB). */
+/* Mostly small requests, some medium ones, a few large enough for the large
+ * companion arenas (over 64 KiB). */
 static size_t rng_size(uint64_t *s)
 {
     uint64_t r = rng_next(s);

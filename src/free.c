@@ -234,7 +234,11 @@ static void free_impl(void *p, const char *call, bool cache)
         return;
     }
     _pm_bins_free(a, c, call);
-    _pm_arena_unlock_trim(a);
+    /* Why: no thread of a's would run its sweep later. */
+    if (__atomic_load_n(&_pm_arenas[a->index]->attached, __ATOMIC_RELAXED) == 0)
+        _pm_arena_unlock_idle(a);
+    else
+        _pm_arena_unlock_trim(a);
 }
 
 void _pm_free_slow(void *p)

@@ -471,6 +471,9 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad);
 /* Unlock a (locked), trimming its top first if it grew past the threshold:
  * the plan is made under the lock, the madvise after it. */
 void _pm_arena_unlock_trim(pm_arena_t *a);
+/* The same for an arena its last thread just left: what decay would give
+ * back over the next sweeps goes now (a run's worth of the largest). */
+void _pm_arena_unlock_idle(pm_arena_t *a);
 
 /* check.c */
 int _pm_check_arena(pm_arena_t *a, int fd_report);

@@ -38,6 +38,28 @@ static void idle_consolidate(pm_arena_t *a)
 /* Blocks of class k that fit the per-class byte budget (computed once). */
 static uint32_t byte_cap[PM_NCLASS_TC];
 
+/* Arenas no thread uses any more (threads exited or moved on) keep what
+ * they hold until some thread calls into them to run a sweep: give it back
+ * now. Only arenas whose lock is free; a busy one is in use anyway. */
+static void release_idle_arenas(void)
+{
+    if (!PM_OPT(decay_ms))
+        return;
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < 2 * n; i++) {
+        pm_arena_t *a = arena_slot(i, n);
+        pm_arena_t *owner = _pm_arenas[i % n];
+        if (!a || __atomic_load_n(&owner->attached, __ATOMIC_RELAXED) != 0)
+            continue;
+        if (pthread_mutex_trylock(&a->lock) != 0)
+            continue;
+        a->lock_acquired++;
+        _pm_remote_drain(a);
+        idle_consolidate(a);
+        _pm_arena_unlock_idle(a);
+    }
+}
+
 static void key_create(void)
 {
     pthread_key_create(&tc_tsd_key, tcache_destroy);
@@ -165,6 +187,7 @@ static void tcache_destroy(void *arg)
         idle_consolidate(home);
         _pm_arena_unlock_trim(home);
     }
+    release_idle_arenas();
 }
 
 void _pm_free_batch(void **ptrs, size_t n)
@@ -233,7 +256,7 @@ void _pm_tcache_remote_flush(pm_tcache_t *tc)
             a->lock_acquired++;
             _pm_remote_drain(a);
             idle_consolidate(a);
-            _pm_arena_unlock_trim(a);
+            _pm_arena_unlock_idle(a);
         }
     }
     tc->nremote = 0;

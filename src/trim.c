@@ -99,6 +99,17 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
     }
 }
 
+void _pm_arena_unlock_idle(pm_arena_t *a)
+{
+    if (PM_OPT(decay_ms)) {
+        /* Why now: no thread will call into a to run the sweep later. */
+        a->purge_gen++;
+        a->top_hi = (uintptr_t)a->top;
+        a->sweep_at = 0;
+    }
+    _pm_arena_unlock_trim(a);
+}
+
 int _pm_trim_arena(pm_arena_t *a, size_t pad)
 {
     size_t page = _pm_os_page_size();

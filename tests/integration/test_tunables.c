@@ -621,6 +621,45 @@ static int child_decay_trim(void)
     return 0;
 }
 
+/* A thread fills 12 MiB (small and large blocks), frees it and exits; the
+ * process makes no further call into its arenas. With decay on, the
+ * memory goes back when the thread ends, not at some later call. */
+static pthread_barrier_t exit_barrier;
+
+static void *exit_thread(void *arg)
+{
+    (void)arg;
+    enum { NB = 96 };
+    void *b[NB];
+    for (int i = 0; i < NB; i++) {
+        size_t s = i % 2 ? 100000 : 30000;
+        b[i] = pm_malloc(s);
+        if (b[i])
+            memset(b[i], 0x3c, s);
+    }
+    pthread_barrier_wait(&exit_barrier); /* main reads the RSS now */
+    pthread_barrier_wait(&exit_barrier);
+    for (int i = NB - 1; i >= 0; i--)
+        pm_free(b[i]);
+    return NULL;
+}
+
+static int child_decay_thread_exit(void)
+{
+    pthread_t t;
+    pthread_barrier_init(&exit_barrier, NULL, 2);
+    PMT_REQUIRE(pthread_create(&t, NULL, exit_thread, NULL) == 0, "pthread_create");
+    pthread_barrier_wait(&exit_barrier);
+    size_t rss_full = pmt_rss_bytes();
+    pthread_barrier_wait(&exit_barrier);
+    pthread_join(t, NULL);
+    size_t rss_after = pmt_rss_bytes();
+    fprintf(stderr, "pmt: rss %zu -> %zu\n", rss_full, rss_after);
+    PMT_REQUIRE(rss_after + 4 * PMT_MIB <= rss_full, "RSS did not fall when the thread ended");
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
 static void test_decay(void **state)
 {
     (void)state;
@@ -635,12 +674,16 @@ static void test_decay(void **state)
     pmt_run_case_ok("decay", off, 30);
     pmt_run_case_ok("decay_mallopt", mopt, 30);
     pmt_run_case_ok("decay_trim", off, 30);
+    const char *slow_tc0[] = { "PM_DECAY_MS=100000", NULL };
+    pmt_run_case_ok("decay_thread_exit", NULL, 30);
+    pmt_run_case_ok("decay_thread_exit", slow_tc0, 30);
 }
 
 static const pmt_case_t cases[] = {
     { "decay", child_decay },
     { "decay_mallopt", child_decay_mallopt },
     { "decay_trim", child_decay_trim },
+    { "decay_thread_exit", child_decay_thread_exit },
     { "arena_max_1", child_arena_max_1 },
     { "arena_max_4", child_arena_max_4 },
     { "arena_default", child_arena_default },
