@@ -674,9 +674,9 @@ static void test_decay(void **state)
     pmt_run_case_ok("decay", off, 30);
     pmt_run_case_ok("decay_mallopt", mopt, 30);
     pmt_run_case_ok("decay_trim", off, 30);
-    const char *slow_tc0[] = { "PM_DECAY_MS=100000", NULL };
+    const char *slow_exit[] = { "PM_DECAY_MS=100000", NULL };
     pmt_run_case_ok("decay_thread_exit", NULL, 30);
-    pmt_run_case_ok("decay_thread_exit", slow_tc0, 30);
+    pmt_run_case_ok("decay_thread_exit", slow_exit, 30);
 }
 
 static const pmt_case_t cases[] = {
