@@ -134,7 +134,7 @@ static pm_arena_t *arena_big(pm_arena_t *o)
     b->index = o->index;
     /* Why under the list lock: the fork handler must see a fixed set. */
     pthread_mutex_lock(&arena_list_lock);
-    pm_arena_t *won = o->big;
+    pm_arena_t *won = __atomic_load_n(&o->big, __ATOMIC_RELAXED);
     if (!won) {
         _pm_heap_register(b->heap);
         __atomic_store_n(&o->big, b, __ATOMIC_RELEASE);
@@ -280,8 +280,19 @@ pm_arena_t *_pm_arena_get_big_locked(void)
     if (!o)
         o = _pm_arena_create();
     pm_arena_t *b = o ? arena_big(o) : NULL;
-    if (b)
-        _pm_arena_lock(b);
+    if (!b || PM_LIKELY(arena_trylock(b)))
+        return b;
+    __atomic_fetch_add(&b->lock_contended, 1, __ATOMIC_RELAXED);
+    /* Why look further: any free companion serves a large chunk as well, and
+     * its holder may be in a long copy or sweep. The thread stays put. */
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 1; i < n; i++) {
+        pm_arena_t *c = __atomic_load_n(&_pm_arenas[(o->index + i) % n]->big, __ATOMIC_ACQUIRE);
+        if (c && arena_trylock(c))
+            return c;
+    }
+    pthread_mutex_lock(&b->lock);
+    b->lock_acquired++;
     return b;
 }
 
