@@ -474,19 +474,23 @@ void _pm_bins_free_clean(pm_arena_t *a, pm_chunk_t *c, const char *call)
     }
 }
 
-size_t _pm_bins_take_stale(pm_arena_t *a, pm_chunk_t **out, size_t max)
+size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t min,
+                          bool stale_only, const char *call)
 {
     size_t n = 0;
-    for (unsigned k = bin_index(PM_PURGE_MIN); k < PM_NBINS && n < max; k++) {
+    unsigned lo = bin_index(min);
+    for (unsigned k = PM_NBINS; k-- > lo && n < max;) {
         pm_chunk_t *c = a->bins[k];
         while (c && n < max) {
-            pm_chunk_t *next = link_get(a, &c->fd, "pm_free");
-            uint64_t h = head_checked(c, "pm_free", chunk2mem(c));
+            pm_chunk_t *next = link_get(a, &c->fd, call);
+            uint64_t h = head_checked(c, call, chunk2mem(c));
             size_t s = head_size(h);
-            uint64_t st = *chunk_stamp(c);
-            if (s >= PM_PURGE_MIN && st != PM_STAMP_CLEAN && st < a->purge_gen) {
-                /* Out of the bins while its pages go back, as pm_malloc_trim does. */
-                _pm_bins_unlink(a, c, s, "pm_free");
+            uint64_t st = stamp_of(a, c, s);
+            /* Why skip clean runs: their pages went back already. */
+            bool clean = s >= PM_PURGE_MIN && _pm_check_level == 0 && st == PM_STAMP_CLEAN;
+            if (s >= min && !clean && (!stale_only || st < a->purge_gen)) {
+                /* Out of the bins while its pages go back, unlocked. */
+                _pm_bins_unlink(a, c, s, call);
                 chunk_set(c, s, PM_ST_CACHED, h & PM_PREV_INUSE);
                 pm_chunk_t *nx = chunk_at(c, s);
                 uint64_t nh = chunk_head(nx);

@@ -370,9 +370,11 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call);
 /* The same for a chunk whose pages were just purged: marked clean if it
  * did not coalesce. */
 void _pm_bins_free_clean(pm_arena_t *a, pm_chunk_t *c, const char *call);
-/* Take up to max free runs binned before the last sweep out of the bins
- * (held as CACHED) for the caller to purge after unlocking. */
-size_t _pm_bins_take_stale(pm_arena_t *a, pm_chunk_t **out, size_t max);
+/* Take up to max free runs of min bytes or more out of the bins, largest
+ * first and held as CACHED, for the caller to purge after unlocking; with
+ * stale_only, only those binned before the last sweep. Purged runs stay. */
+size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t min,
+                          bool stale_only, const char *call);
 /* Decide a trim of a's top; fills *pp and marks the heap; the caller purges
  * after unlocking and calls _pm_purge_done. */
 bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp);

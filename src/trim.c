@@ -31,7 +31,7 @@ static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_purge_
 {
     size_t n = 0;
     if (a->dirty && _pm_check_level == 0)
-        n = _pm_bins_take_stale(a, held, PM_TRIM_BATCH);
+        n = _pm_bins_take_runs(a, held, PM_TRIM_BATCH, PM_PURGE_MIN, true, "pm_free");
     uintptr_t t = (uintptr_t)a->top, hi = a->top_hi;
     /* Why the high-water mark: the top below it was in use this period. */
     size_t keep = hi > t && hi - t < top ? (size_t)(hi - t) : 0;
@@ -122,24 +122,8 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
     bool purge = _pm_bins_plan_trim(a, pad, &pp);
     /* Why skip at level >= 1: purged pages read as zero, not as the fill
      * pattern the write-after-free check expects. */
-    if (_pm_check_level == 0) {
-        for (unsigned k = PM_NBINS; k-- > 0 && nheld < PM_TRIM_BATCH;) {
-            for (pm_chunk_t *c = a->bins[k]; c && nheld < PM_TRIM_BATCH;) {
-                size_t s = head_size(chunk_head(c));
-                if (s < 4 * page)
-                    break;
-                /* Take it out of the bins while its pages go back. */
-                _pm_bins_unlink(a, c, s, "pm_malloc_trim");
-                chunk_set(c, s, PM_ST_CACHED, chunk_head(c) & PM_PREV_INUSE);
-                pm_chunk_t *n = chunk_at(c, s);
-                uint64_t nh = chunk_head(n);
-                chunk_set(n, head_size(nh), head_state(nh), PM_PREV_INUSE);
-                a->in_use += s;
-                held[nheld++] = c;
-                c = a->bins[k];
-            }
-        }
-    }
+    if (_pm_check_level == 0)
+        nheld = _pm_bins_take_runs(a, held, PM_TRIM_BATCH, 4 * page, false, "pm_malloc_trim");
     _pm_arena_unlock(a);
     int released = 0;
     if (purge) {

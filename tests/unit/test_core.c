@@ -220,7 +220,7 @@ static void test_decay_stamps(void **state)
     assert_arena_valid(a);
     _pm_arena_lock(a);
     pm_chunk_t *held[8];
-    size_t n = _pm_bins_take_stale(a, held, 8);
+    size_t n = _pm_bins_take_runs(a, held, 8, PM_PURGE_MIN, true, "test");
     assert_int_equal(n, 1);
     assert_ptr_equal(held[0], r1);
     assert_int_equal(head_state(chunk_head(r1)), PM_ST_CACHED);
