@@ -35,6 +35,16 @@ static void idle_consolidate(pm_arena_t *a)
         _pm_stash_consolidate(a);
 }
 
+/* An arena no thread uses (locked): take in what others freed to it,
+ * coalesce its stash if that can give memory back, and sweep it now (no
+ * thread of its own would later); unlocks. */
+static void idle_release_unlock(pm_arena_t *a)
+{
+    _pm_remote_drain(a);
+    idle_consolidate(a);
+    _pm_arena_unlock_idle(a);
+}
+
 /* Blocks of class k that fit the per-class byte budget (computed once). */
 static uint32_t byte_cap[PM_NCLASS_TC];
 
@@ -54,9 +64,7 @@ static void release_idle_arenas(void)
         if (pthread_mutex_trylock(&a->lock) != 0)
             continue;
         a->lock_acquired++;
-        _pm_remote_drain(a);
-        idle_consolidate(a);
-        _pm_arena_unlock_idle(a);
+        idle_release_unlock(a);
     }
 }
 
@@ -180,12 +188,9 @@ static void tcache_destroy(void *arg)
     /* Why detach last: the arena is now free for the next new thread. */
     _pm_arena_detach(home);
     if (home && __atomic_load_n(&home->attached, __ATOMIC_RELAXED) == 0) {
-        /* The last thread of this arena is gone: its stash would only hold
-         * memory; coalesce it and trim, as a process of one thread would. */
+        /* The last thread of this arena is gone: waited for, not tried. */
         _pm_arena_lock(home);
-        _pm_remote_drain(home);
-        idle_consolidate(home);
-        _pm_arena_unlock_trim(home);
+        idle_release_unlock(home);
     }
     release_idle_arenas();
 }
@@ -254,9 +259,7 @@ void _pm_tcache_remote_flush(pm_tcache_t *tc)
         if (__atomic_load_n(&a->attached, __ATOMIC_RELAXED) == 0 &&
             pthread_mutex_trylock(&a->lock) == 0) {
             a->lock_acquired++;
-            _pm_remote_drain(a);
-            idle_consolidate(a);
-            _pm_arena_unlock_idle(a);
+            idle_release_unlock(a);
         }
     }
     tc->nremote = 0;
