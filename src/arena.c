@@ -189,16 +189,28 @@ static pm_arena_t *arena_least_loaded(void)
     return best;
 }
 
+/* Claim an arena no thread is attached to (0 -> 1 atomically, so that two
+ * threads starting together never both take the same one), or NULL. */
+static pm_arena_t *arena_claim_idle(void)
+{
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t zero = 0;
+        if (__atomic_compare_exchange_n(&_pm_arenas[i]->attached, &zero, 1, false,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return _pm_arenas[i];
+    }
+    return NULL;
+}
+
 pm_arena_t *_pm_arena_pick_for_thread(void)
 {
-    pm_arena_t *a = NULL;
     /* Why a free arena first: after a thread exits its arena has no one
      * attached, and the next thread should take it rather than make one. */
-    pm_arena_t *idle = arena_least_loaded();
-    if (idle && __atomic_load_n(&idle->attached, __ATOMIC_RELAXED) == 0)
-        a = idle;
-    if (!a)
-        a = _pm_arena_create();
+    pm_arena_t *a = arena_claim_idle();
+    if (a)
+        return a;
+    a = _pm_arena_create();
     if (!a)
         a = arena_least_loaded();
     if (!a) {

@@ -391,6 +391,15 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
     void *sp;
     while (r.got < want && (sp = _pm_stash_pop(a, k)) != NULL)
         refill_take(&r, mem2chunk(sp), PM_FROM_CACHE);
+    /* Why a slightly bigger class next: with mixed sizes each class's stash
+     * count wanders, and carving anew whenever one runs dry lets the stash
+     * grow to its bound; a block up to a quarter (or 32 bytes) bigger is
+     * memory already resident. Freed, it goes back to its own class. */
+    size_t slack = cs / 4 > 32 ? cs / 4 : 32;
+    for (unsigned j = k + 1; r.got < want && j < PM_NCLASS_TC &&
+                             class_size(j) <= cs + slack; j++)
+        while (r.got < want && (sp = _pm_stash_pop(a, j)) != NULL)
+            refill_take(&r, mem2chunk(sp), PM_FROM_CACHE);
     while (r.got < want) {
         pm_chunk_t *c = _pm_bins_alloc(a, cs, &how);
         if (!c && !r.first)

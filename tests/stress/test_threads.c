@@ -8,6 +8,9 @@
  *    leave blocks behind for the main thread to free); the arena count stays
  *    at or below the cap and far below the thread count, and RSS stays
  *    bounded. Repeated in a child with PM_ARENA_MAX=4.
+ *  - paired starts: four threads at a time take their first block at the same
+ *    moment, wave after wave; each must claim an arena the last wave left
+ *    free, never two the same one (which made the loser create an arena).
  */
 #define _GNU_SOURCE
 #include "../common.h"
@@ -196,6 +199,48 @@ static int child_churn_cap4(void)
     return 0;
 }
 
+/* PAIR threads released by one barrier race for the idle arenas. */
+enum { PAIR = 4 };
+static pthread_barrier_t pair_start;
+
+static void *paired(void *arg)
+{
+    (void)arg;
+    pthread_barrier_wait(&pair_start);
+    void *p = pm_malloc(64), *q = pm_malloc(3000);
+    int ok = p && q;
+    pm_free(p);
+    pm_free(q);
+    return ok ? NULL : (void *)1;
+}
+
+static int child_paired_starts(void)
+{
+    pm_free(pm_malloc(1)); /* the main thread's arena */
+    for (int wave = 0; wave < PMT_SCALE(3000, 300); wave++) {
+        pthread_t t[PAIR];
+        pthread_barrier_init(&pair_start, NULL, PAIR);
+        for (int i = 0; i < PAIR; i++)
+            PMT_REQUIRE(pthread_create(&t[i], NULL, paired, NULL) == 0, "create");
+        for (int i = 0; i < PAIR; i++) {
+            void *r;
+            pthread_join(t[i], &r);
+            PMT_REQUIRE(r == NULL, "a thread's allocation failed");
+        }
+        pthread_barrier_destroy(&pair_start);
+        size_t n = pm_mallinfo().narenas;
+        PMT_REQUIRE(n <= PAIR + 1, "wave %d: %zu arenas for the main thread and %d at a time",
+                    wave, n, PAIR);
+    }
+    return 0;
+}
+
+static void test_thread_pairs_share_no_arena(void **state)
+{
+    (void)state;
+    pmt_run_case_ok("paired_starts", NULL, 120);
+}
+
 static void test_thread_churn(void **state)
 {
     (void)state;
@@ -215,6 +260,7 @@ static void test_thread_churn_arena_max_4(void **state)
 
 static const pmt_case_t cases[] = {
     { "churn_cap4", child_churn_cap4 },
+    { "paired_starts", child_paired_starts },
 };
 
 int main(int argc, char **argv)
@@ -224,6 +270,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fork_while_allocating),
         cmocka_unit_test(test_thread_churn),
         cmocka_unit_test(test_thread_churn_arena_max_4),
+        cmocka_unit_test(test_thread_pairs_share_no_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

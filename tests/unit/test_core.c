@@ -295,6 +295,48 @@ static void test_tcache_keeps_and_flushes(void **state)
     assert_int_equal(pm_check_heap(), 0);
 }
 
+/* A refill whose class is not stashed takes a stashed block of a slightly
+ * bigger class before it carves new memory; freed, the block goes back to
+ * its own class. */
+static void test_tcache_refill_borrows_bigger_class(void **state)
+{
+    (void)state;
+    pm_malloc_trim(0); /* empties this thread's cache and the stash */
+    void *q = pm_malloc(616), *guard = pm_malloc(16);
+    assert_non_null(q);
+    assert_non_null(guard);
+    pm_arena_t *a = heap_of(mem2chunk(q))->arena;
+    size_t qs = head_size(chunk_head(mem2chunk(q)));
+    unsigned kq = size_class_floor(qs), k = size_class_ceil(request2size(600));
+    assert_int_equal(kq, k + 1);
+    _pm_arena_lock(a);
+    assert_null(a->stash[k]);
+    *mem_word0(q) = tc_key(q);
+    _pm_stash_push(a, q, kq, qs);
+    _pm_arena_unlock(a);
+    assert_arena_valid(a);
+    void *p = pm_malloc(600);
+    assert_ptr_equal(p, q);
+    assert_true(pm_malloc_usable_size(p) >= 616);
+    assert_arena_valid(a);
+    /* Much bigger blocks are not borrowed: 816 is over 608 + 608 / 4. */
+    pm_free(p);
+    pm_malloc_trim(0);
+    void *r = pm_malloc(800);
+    size_t rs = head_size(chunk_head(mem2chunk(r)));
+    _pm_arena_lock(a);
+    *mem_word0(r) = tc_key(r);
+    _pm_stash_push(a, r, size_class_floor(rs), rs);
+    _pm_arena_unlock(a);
+    void *s2 = pm_malloc(600);
+    assert_ptr_not_equal(s2, r);
+    assert_ptr_equal(a->stash[size_class_floor(rs)], r);
+    pm_free(s2);
+    pm_free(guard);
+    pm_malloc_trim(0);
+    assert_int_equal(pm_check_heap(), 0);
+}
+
 static void test_diag_format(void **state)
 {
     (void)state;
@@ -366,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_large_companion),
         cmocka_unit_test(test_large_registry),
         cmocka_unit_test(test_tcache_keeps_and_flushes),
+        cmocka_unit_test(test_tcache_refill_borrows_bigger_class),
         cmocka_unit_test(test_diag_format),
         cmocka_unit_test(test_os_read_file),
         cmocka_unit_test(test_corrupt_link_aborts),
