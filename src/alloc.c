@@ -21,18 +21,10 @@ static void *enomem(void)
     return NULL;
 }
 
-/* Serve csize from the calling thread's arena, then from the others, then
- * from a direct mapping: NULL only when every one of them is out. */
-void *_pm_alloc_arena(size_t csize, bool zero)
+/* Serve csize from arena a (locked on entry, unlocked on return), then from
+ * the others, then from a direct mapping: NULL only when all are out. */
+static void *alloc_from(pm_arena_t *a, size_t csize, bool zero)
 {
-    /* Why apart: see pm_arena_t.big. */
-    pm_arena_t *a = csize >= PM_BIG_CSIZE ? _pm_arena_get_big_locked() : NULL;
-    if (!a) {
-        /* No companion (none could be mapped): a plain arena serves it. */
-        a = _pm_arena_get_locked();
-    }
-    if (!a)
-        return enomem();
     pm_arena_t *start = a;
     int how = PM_FROM_TOP;
     for (;;) {
@@ -60,6 +52,21 @@ void *_pm_alloc_arena(size_t csize, bool zero)
     bool ok;
     void *p = _pm_large_alloc(csize, 0, &ok);
     return p ? p : enomem();
+}
+
+/* Serve csize from the calling thread's arena (or its large companion),
+ * then as alloc_from. */
+void *_pm_alloc_arena(size_t csize, bool zero)
+{
+    /* Why apart: see pm_arena_t.big. */
+    pm_arena_t *a = csize >= PM_BIG_CSIZE ? _pm_arena_get_big_locked() : NULL;
+    if (!a) {
+        /* No companion (none could be mapped): a plain arena serves it. */
+        a = _pm_arena_get_locked();
+    }
+    if (!a)
+        return enomem();
+    return alloc_from(a, csize, zero);
 }
 
 __attribute__((noinline)) void *_pm_alloc_slow(size_t n)
@@ -236,9 +243,10 @@ void *pm_realloc(void *p, size_t n)
     size_t old = _pm_usable(c, h);
     if (_pm_check_level >= 1)
         _pm_debug_check_canary(c, "pm_realloc", p);
+    void *q = NULL;
     if (head_state(h) == PM_ST_MMAPPED) {
         if (n >= mmap_threshold()) {
-            void *q = _pm_large_realloc(c, p, n);
+            q = _pm_large_realloc(c, p, n);
             if (_pm_check_level >= 1)
                 _pm_debug_set_canary(q ? mem2chunk(q) : c);
             if (q)
@@ -261,16 +269,27 @@ void *pm_realloc(void *p, size_t n)
         }
         if (n < mmap_threshold()) {
             _pm_arena_lock(a);
-            bool grown = _pm_bins_grow_inplace(a, c, csize);
-            _pm_arena_unlock(a);
-            if (grown) {
+            if (_pm_bins_grow_inplace(a, c, csize)) {
+                _pm_arena_unlock(a);
                 if (_pm_check_level >= 1)
                     _pm_debug_set_canary(c);
                 return p;
             }
+            pm_arena_t *mine = _pm_tls_tc->arena;
+            if (mine && (a == mine || a == mine->big)) {
+                /* Why the block's own arena, not the thread cache or the
+                 * companion: a string or vector that grows leaves its earlier
+                 * copies free here, and these holes (coalesced) are what its
+                 * next copies need, as in glibc, whose realloc bypasses its
+                 * tcache too. */
+                q = alloc_from(a, csize, false);
+            } else {
+                _pm_arena_unlock(a);
+            }
         }
     }
-    void *q = pm_malloc(n);
+    if (!q)
+        q = pm_malloc(n);
     if (!q)
         return NULL;
     memcpy(q, p, old < n ? old : n);

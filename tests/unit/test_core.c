@@ -253,6 +253,38 @@ static void test_large_companion(void **state)
     assert_int_equal(pm_check_heap(), 0);
 }
 
+/* A block that realloc moves is served from holes of its own arena, even
+ * past the companion's boundary: a vector's earlier copies are freed there. */
+static void test_realloc_moves_within_arena(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    void *b[N];
+    for (int i = 0; i < N; i++) {
+        b[i] = pm_malloc(60 * 1024); /* below the companion's boundary */
+        assert_non_null(b[i]);
+    }
+    pm_arena_t *a = heap_of(b[0])->arena;
+    assert_false(a->is_big);
+    for (int i = 1; i < 6; i++)
+        pm_free(b[i]); /* one hole of 300 KiB between b[0] and b[6] */
+    assert_arena_valid(a);
+    void *p = pm_malloc(1000);
+    memset(p, 7, 1000);
+    void *q = pm_realloc(p, 200 * 1024);
+    assert_non_null(q);
+    assert_ptr_equal(heap_of(q)->arena, a);
+    assert_true((char *)q > (char *)b[0] && (char *)q < (char *)b[6]);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(((unsigned char *)q)[i], 7);
+    assert_arena_valid(a);
+    pm_free(q);
+    pm_free(b[0]);
+    for (int i = 6; i < N; i++)
+        pm_free(b[i]);
+    assert_int_equal(pm_check_heap(), 0);
+}
+
 static void test_large_registry(void **state)
 {
     (void)state;
@@ -406,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_trim_gives_pages_back),
         cmocka_unit_test(test_decay_stamps),
         cmocka_unit_test(test_large_companion),
+        cmocka_unit_test(test_realloc_moves_within_arena),
         cmocka_unit_test(test_large_registry),
         cmocka_unit_test(test_tcache_keeps_and_flushes),
         cmocka_unit_test(test_tcache_refill_borrows_bigger_class),
