@@ -279,8 +279,9 @@ static void wait_purge(pm_arena_t *a)
     }
 }
 
-pm_chunk_t *_pm_bins_alloc_fit(pm_arena_t *a, size_t csize)
+pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how)
 {
+    *how = PM_FROM_BIN;
     unsigned k = bin_index(csize);
     /* First fit within the request's own bin (exact for small sizes). */
     int scanned = 0;
@@ -312,15 +313,6 @@ pm_chunk_t *_pm_bins_alloc_fit(pm_arena_t *a, size_t csize)
         _pm_bins_unlink(a, c, head_size(h), "pm_malloc");
         return chunk_split(a, c, head_size(h), csize, st);
     }
-    return NULL;
-}
-
-pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how)
-{
-    *how = PM_FROM_BIN;
-    pm_chunk_t *fit = _pm_bins_alloc_fit(a, csize);
-    if (fit)
-        return fit;
     /* The top chunk, grown if needed; it always keeps room for a header. */
     wait_purge(a);
     pm_chunk_t *t = a->top;

@@ -364,8 +364,6 @@ void _pm_bins_unlink(pm_arena_t *a, pm_chunk_t *c, size_t size, const char *call
 enum { PM_FROM_TOP = 0, PM_FROM_FRESH = 1, PM_FROM_BIN = 2, PM_FROM_CACHE = 3 };
 /* Allocate a chunk of at least csize from bins or top; NULL if the arena
  * cannot (the caller may add a heap). *how says where it came from. */
-/* A free chunk of a's bins split to csize, or NULL; never the top. */
-pm_chunk_t *_pm_bins_alloc_fit(pm_arena_t *a, size_t csize);
 pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how);
 /* Free chunk c (state INUSE or CACHED) into a's bins, coalescing. */
 void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call);
