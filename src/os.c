@@ -115,12 +115,50 @@ uint64_t _pm_os_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* CPUs in a kernel CPU list such as "0-3,8,10-11\n"; 0 if malformed. */
+int _pm_os_count_cpulist(const char *s)
+{
+    int count = 0;
+    for (;;) {
+        unsigned lo = 0, hi;
+        if (*s < '0' || *s > '9')
+            return 0;
+        while (*s >= '0' && *s <= '9' && lo < 1u << 20)
+            lo = lo * 10 + (unsigned)(*s++ - '0');
+        hi = lo;
+        if (*s == '-') {
+            s++;
+            if (*s < '0' || *s > '9')
+                return 0;
+            hi = 0;
+            while (*s >= '0' && *s <= '9' && hi < 1u << 20)
+                hi = hi * 10 + (unsigned)(*s++ - '0');
+            if (hi < lo)
+                return 0;
+        }
+        count += (int)(hi - lo + 1);
+        if (*s != ',')
+            return *s == '\n' || *s == '\0' ? count : 0;
+        s++;
+    }
+}
+
 int _pm_os_ncpus(void)
 {
+    /* Why not sysconf(_SC_NPROCESSORS_ONLN): it reads this same file, but
+     * through code (and strtoul) that a program seldom touches otherwise, and
+     * each such libc page costs resident memory in every process. */
     int saved = errno;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    char buf[256];
+    int n = 0;
+    if (_pm_os_read_file("/sys/devices/system/cpu/online", buf, sizeof buf) > 0)
+        n = _pm_os_count_cpulist(buf);
+    if (n <= 0) {
+        long v = sysconf(_SC_NPROCESSORS_ONLN);
+        n = v > 0 ? (int)v : 1;
+    }
     errno = saved;
-    return n > 0 ? (int)n : 1;
+    return n;
 }
 
 void _pm_os_random(void *buf, size_t len)

@@ -25,7 +25,9 @@ void *_pm_os_remap(void *p, size_t old_size, size_t new_size);
 size_t _pm_os_page_size(void);
 /* Milliseconds on a monotonic clock (vDSO: no lock, no allocation). */
 uint64_t _pm_os_now_ms(void);
+/* Online CPUs (the kernel's list, else sysconf), at least 1. */
 int _pm_os_ncpus(void);
+int _pm_os_count_cpulist(const char *s);
 /* Fill buf with random bytes (getrandom, else a time/address mix). */
 void _pm_os_random(void *buf, size_t len);
 /* Read at most cap-1 bytes of path into buf and NUL-terminate. Returns the

@@ -403,6 +403,23 @@ static void test_os_read_file(void **state)
     unlink(path);
 }
 
+static void test_os_count_cpulist(void **state)
+{
+    (void)state;
+    assert_int_equal(_pm_os_count_cpulist("0\n"), 1);
+    assert_int_equal(_pm_os_count_cpulist("0-1\n"), 2);
+    assert_int_equal(_pm_os_count_cpulist("0-3,8,10-11\n"), 7);
+    assert_int_equal(_pm_os_count_cpulist("4-7"), 4);
+    assert_int_equal(_pm_os_count_cpulist(""), 0);
+    assert_int_equal(_pm_os_count_cpulist("x"), 0);
+    assert_int_equal(_pm_os_count_cpulist("3-1\n"), 0);
+    assert_int_equal(_pm_os_count_cpulist("0-\n"), 0);
+    assert_int_equal(_pm_os_count_cpulist("0,\n"), 0);
+    assert_int_equal(_pm_os_count_cpulist("0 1\n"), 0);
+    /* What the kernel says here is what sysconf says. */
+    assert_int_equal(_pm_os_ncpus(), (int)sysconf(_SC_NPROCESSORS_ONLN));
+}
+
 /* A damaged free-list link must abort, not be followed. */
 static void test_corrupt_link_aborts(void **state)
 {
@@ -444,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_tcache_refill_borrows_bigger_class),
         cmocka_unit_test(test_diag_format),
         cmocka_unit_test(test_os_read_file),
+        cmocka_unit_test(test_os_count_cpulist),
         cmocka_unit_test(test_corrupt_link_aborts),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
