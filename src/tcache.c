@@ -301,21 +301,23 @@ void _pm_tcache_flush_all(pm_tcache_t *tc)
         bool locked = false;
         for (unsigned k = 0; k < tc->nclass; k++) {
             pm_tbin_t *b = &tc->bins[k];
+            uint32_t kept = 0;
             for (uint32_t i = 0; i < b->count; i++) {
                 void *p = b->slots[i];
-                if (!p || heap_of(p)->arena != a ||
-                    size_class_floor(head_size(chunk_head(mem2chunk(p)))) >= PM_NCLASS_TC)
+                size_t s = head_size(chunk_head(mem2chunk(p)));
+                if (heap_of(p)->arena != a || size_class_floor(s) >= PM_NCLASS_TC) {
+                    b->slots[kept++] = p;
                     continue;
+                }
                 if (!locked) {
                     _pm_arena_lock(a);
                     locked = true;
                 }
                 /* The stash class is the block's own (floor) class: a
                  * refill may have put a slightly bigger chunk in bin k. */
-                size_t s = head_size(chunk_head(mem2chunk(p)));
                 _pm_stash_push(a, p, size_class_floor(s), s);
-                b->slots[i] = NULL;
             }
+            __atomic_store_n(&b->count, kept, __ATOMIC_RELAXED);
         }
         if (locked) {
             _pm_stash_bound(a);
@@ -324,7 +326,8 @@ void _pm_tcache_flush_all(pm_tcache_t *tc)
     }
     /* What is left: blocks of arenas the thread used before it moved. */
     for (unsigned k = 0; k < tc->nclass; k++)
-        bin_flush(&tc->bins[k], 0);
+        if (tc->bins[k].count)
+            bin_flush(&tc->bins[k], 0);
     _pm_tcache_remote_flush(tc);
 }
 
