@@ -276,7 +276,7 @@ void *pm_realloc(void *p, size_t n)
                 return p;
             }
             pm_arena_t *mine = _pm_tls_tc->arena;
-            if (mine && (a == mine || a == mine->big)) {
+            if (mine && _pm_arenas[a->index] == mine) { /* its own or its companion */
                 /* Why the block's own arena, not the thread cache or the
                  * companion: a string or vector that grows leaves its earlier
                  * copies free here, and these holes (coalesced) are what its
