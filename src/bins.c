@@ -110,14 +110,22 @@ void _pm_remote_drain(pm_arena_t *a)
 
 void _pm_stash_bound(pm_arena_t *a)
 {
-    if (a->stash_bytes <= PM_STASH_MAX)
+    /* Why as much as was held this period: a program that frees a batch of
+     * blocks and allocates it again (bigger than any cache) should find it
+     * whole here, not coalesced and carved anew each time; a sweep lowers
+     * the bound to what is held then, so a stash nobody draws from for a
+     * whole period decays. */
+    size_t bound = a->held_hi > a->held_prev ? a->held_hi : a->held_prev;
+    if (bound < PM_STASH_MAX)
+        bound = PM_STASH_MAX;
+    if (a->stash_bytes <= bound)
         return;
     /* Why down to half, largest classes first: coalescing everything would
      * only make the next refills carve the same blocks again, and the big
      * blocks are the ones whose room other sizes can use. */
-    for (unsigned k = PM_NCLASS_TC; k-- > 0 && a->stash_bytes > PM_STASH_MAX / 2;) {
+    for (unsigned k = PM_NCLASS_TC; k-- > 0 && a->stash_bytes > bound / 2;) {
         void *p;
-        while (a->stash_bytes > PM_STASH_MAX / 2 && (p = _pm_stash_pop(a, k)) != NULL)
+        while (a->stash_bytes > bound / 2 && (p = _pm_stash_pop(a, k)) != NULL)
             _pm_bins_free(a, mem2chunk(p), "pm_free");
     }
 }

@@ -273,6 +273,9 @@ typedef struct pm_arena {
     /* the stash: blocks flushed from thread caches, kept whole (not
      * coalesced) per class until the arena needs the room */
     size_t stash_bytes;
+    size_t held_hi;         /* most bytes held outside the stash since the
+                             * last sweep, and in the period before it: */
+    size_t held_prev;       /* the stash may hold as much as either     */
     void *stash[PM_NCLASS_TC];
     uint32_t stash_count[PM_NCLASS_TC];
     /* blocks other threads freed, pushed without the lock (a chain through
@@ -391,11 +394,12 @@ pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how);
 uintptr_t _pm_link_mangle(const void *field, const void *p);
 /* The stash (arena lock held): blocks of class k keep their cache key and
  * link through their second word. */
-#define PM_STASH_MAX (512 * PM_KIB) /* stashed bytes above this are coalesced */
+#define PM_STASH_MAX (512 * PM_KIB) /* a stash may always hold this much */
 void _pm_stash_push(pm_arena_t *a, void *p, unsigned k, size_t size);
 void *_pm_stash_pop(pm_arena_t *a, unsigned k);
 void _pm_stash_consolidate(pm_arena_t *a);
-/* Past PM_STASH_MAX: coalesce stashed blocks, largest first, to half that. */
+/* Past its bound (PM_STASH_MAX, or held_hi or held_prev if more): coalesce
+ * stashed blocks, largest first, down to half the bound. */
 void _pm_stash_bound(pm_arena_t *a);
 /* Push a chain first..last (linked through word 1) of a's blocks, bytes in
  * all, without a's lock. */

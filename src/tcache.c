@@ -411,6 +411,9 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
             break;
         refill_take(&r, c, how);
     }
+    size_t held = a->in_use - a->stash_bytes;
+    if (held > a->held_hi)
+        a->held_hi = held;
     _pm_arena_unlock_trim(a); /* the drain may have coalesced into top */
     pm_chunk_t *first = r.first;
     uint32_t got = r.got;

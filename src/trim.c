@@ -30,6 +30,9 @@ static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_purge_
                          bool *purge)
 {
     size_t n = 0;
+    a->held_prev = a->held_hi;
+    a->held_hi = a->in_use - a->stash_bytes;
+    _pm_stash_bound(a);
     if (a->dirty && _pm_check_level == 0)
         n = _pm_bins_take_runs(a, held, PM_TRIM_BATCH, PM_PURGE_MIN, true, "pm_free");
     uintptr_t t = (uintptr_t)a->top, hi = a->top_hi;
@@ -65,9 +68,9 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
         if ((uintptr_t)a->top > a->top_hi)
             a->top_hi = (uintptr_t)a->top;
         /* Why look at the clock only then: nothing to give back otherwise
-         * (a sweep keeps top_pad of the top). */
+         * (a sweep keeps top_pad of the top and PM_STASH_MAX of the stash). */
         size_t floor = trim_threshold() > PM_OPT(top_pad) ? trim_threshold() : PM_OPT(top_pad);
-        if (a->dirty || top > floor + _pm_os_page_size()) {
+        if (a->dirty || top > floor + _pm_os_page_size() || a->stash_bytes > PM_STASH_MAX) {
             uint64_t now = _pm_os_now_ms();
             /* Why the second test: decay_ms may have been lowered since. */
             if (now >= a->sweep_at || a->sweep_at - now > decay) {

@@ -369,6 +369,40 @@ static void test_tcache_refill_borrows_bigger_class(void **state)
     assert_int_equal(pm_check_heap(), 0);
 }
 
+/* The stash keeps what a thread freed up to what the arena held in this
+ * period and the one before (not just PM_STASH_MAX), and falls back to
+ * PM_STASH_MAX / 2 once two sweeps have seen nothing held. */
+static void test_stash_bound_follows_use(void **state)
+{
+    (void)state;
+    enum { N = 800 };
+    static void *blk[N];
+    pm_malloc_trim(0);
+    for (int i = 0; i < N; i++) {
+        blk[i] = pm_malloc(1000);
+        assert_non_null(blk[i]);
+    }
+    pm_arena_t *a = heap_of(blk[0])->arena;
+    for (int i = 0; i < N; i++)
+        pm_free(blk[i]);
+    assert_arena_valid(a);
+    _pm_arena_lock(a);
+    size_t stashed = a->stash_bytes;
+    _pm_arena_unlock(a);
+    assert_true(stashed > PM_STASH_MAX);
+    /* First sweep: the period before held them all, the stash stays. */
+    _pm_arena_lock(a);
+    _pm_arena_unlock_idle(a);
+    assert_int_equal(a->stash_bytes, stashed);
+    /* Second sweep: nothing held for a whole period, the stash decays. */
+    _pm_arena_lock(a);
+    _pm_arena_unlock_idle(a);
+    assert_true(a->stash_bytes <= PM_STASH_MAX / 2);
+    assert_arena_valid(a);
+    pm_malloc_trim(0);
+    assert_int_equal(pm_check_heap(), 0);
+}
+
 static void test_diag_format(void **state)
 {
     (void)state;
@@ -459,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_large_registry),
         cmocka_unit_test(test_tcache_keeps_and_flushes),
         cmocka_unit_test(test_tcache_refill_borrows_bigger_class),
+        cmocka_unit_test(test_stash_bound_follows_use),
         cmocka_unit_test(test_diag_format),
         cmocka_unit_test(test_os_read_file),
         cmocka_unit_test(test_os_count_cpulist),
