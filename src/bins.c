@@ -110,12 +110,12 @@ void _pm_remote_drain(pm_arena_t *a)
 
 void _pm_stash_bound(pm_arena_t *a)
 {
-    /* Why as much as was held this period: a program that frees a batch of
+    /* Why as much as was in use this period: a program that frees a batch of
      * blocks and allocates it again (bigger than any cache) should find it
      * whole here, not coalesced and carved anew each time; a sweep lowers
-     * the bound to what is held then, so a stash nobody draws from for a
+     * the bound to what is in use then, so a stash nobody draws from for a
      * whole period decays. */
-    size_t bound = a->held_hi > a->held_prev ? a->held_hi : a->held_prev;
+    size_t bound = a->used_hi > a->used_prev ? a->used_hi : a->used_prev;
     if (bound < PM_STASH_MAX)
         bound = PM_STASH_MAX;
     if (a->stash_bytes <= bound)

@@ -273,9 +273,9 @@ typedef struct pm_arena {
     /* the stash: blocks flushed from thread caches, kept whole (not
      * coalesced) per class until the arena needs the room */
     size_t stash_bytes;
-    size_t held_hi;         /* most bytes held outside the stash since the
-                             * last sweep, and in the period before it: */
-    size_t held_prev;       /* the stash may hold as much as either     */
+    size_t used_hi;         /* most bytes in use outside the stash since
+                             * the last sweep, and in the period before */
+    size_t used_prev;       /* it: the stash may hold as much as either  */
     void *stash[PM_NCLASS_TC];
     uint32_t stash_count[PM_NCLASS_TC];
     /* blocks other threads freed, pushed without the lock (a chain through
@@ -398,7 +398,7 @@ uintptr_t _pm_link_mangle(const void *field, const void *p);
 void _pm_stash_push(pm_arena_t *a, void *p, unsigned k, size_t size);
 void *_pm_stash_pop(pm_arena_t *a, unsigned k);
 void _pm_stash_consolidate(pm_arena_t *a);
-/* Past its bound (PM_STASH_MAX, or held_hi or held_prev if more): coalesce
+/* Past its bound (PM_STASH_MAX, or used_hi or used_prev if more): coalesce
  * stashed blocks, largest first, down to half the bound. */
 void _pm_stash_bound(pm_arena_t *a);
 /* Push a chain first..last (linked through word 1) of a's blocks, bytes in

@@ -411,9 +411,9 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
             break;
         refill_take(&r, c, how);
     }
-    size_t held = a->in_use - a->stash_bytes;
-    if (held > a->held_hi)
-        a->held_hi = held;
+    size_t used = a->in_use - a->stash_bytes;
+    if (used > a->used_hi)
+        a->used_hi = used;
     _pm_arena_unlock_trim(a); /* the drain may have coalesced into top */
     pm_chunk_t *first = r.first;
     uint32_t got = r.got;

@@ -30,8 +30,8 @@ static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_purge_
                          bool *purge)
 {
     size_t n = 0;
-    a->held_prev = a->held_hi;
-    a->held_hi = a->in_use - a->stash_bytes;
+    a->used_prev = a->used_hi;
+    a->used_hi = a->in_use - a->stash_bytes;
     _pm_stash_bound(a);
     if (a->dirty && _pm_check_level == 0)
         n = _pm_bins_take_runs(a, held, PM_TRIM_BATCH, PM_PURGE_MIN, true, "pm_free");

@@ -369,9 +369,9 @@ static void test_tcache_refill_borrows_bigger_class(void **state)
     assert_int_equal(pm_check_heap(), 0);
 }
 
-/* The stash keeps what a thread freed up to what the arena held in this
+/* The stash keeps what a thread freed up to what the arena had in use in this
  * period and the one before (not just PM_STASH_MAX), and falls back to
- * PM_STASH_MAX / 2 once two sweeps have seen nothing held. */
+ * PM_STASH_MAX / 2 once two sweeps have seen nothing in use. */
 static void test_stash_bound_follows_use(void **state)
 {
     (void)state;
@@ -390,11 +390,11 @@ static void test_stash_bound_follows_use(void **state)
     size_t stashed = a->stash_bytes;
     _pm_arena_unlock(a);
     assert_true(stashed > PM_STASH_MAX);
-    /* First sweep: the period before held them all, the stash stays. */
+    /* First sweep: the period before had them all in use, the stash stays. */
     _pm_arena_lock(a);
     _pm_arena_unlock_idle(a);
     assert_int_equal(a->stash_bytes, stashed);
-    /* Second sweep: nothing held for a whole period, the stash decays. */
+    /* Second sweep: nothing in use for a whole period, the stash decays. */
     _pm_arena_lock(a);
     _pm_arena_unlock_idle(a);
     assert_true(a->stash_bytes <= PM_STASH_MAX / 2);
