@@ -105,10 +105,14 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
 void _pm_arena_unlock_idle(pm_arena_t *a)
 {
     if (PM_OPT(decay_ms)) {
-        /* Why now: no thread will call into a to run the sweep later. */
+        /* Why now: no thread will call into a to run the sweep later; and
+         * no thread draws from its stash, so past PM_STASH_MAX (what the
+         * next thread here starts from) it is coalesced now, not kept for
+         * what the last one used. */
         a->purge_gen++;
         a->top_hi = (uintptr_t)a->top;
         a->sweep_at = 0;
+        a->used_hi = a->used_prev = 0;
     }
     _pm_arena_unlock_trim(a);
 }

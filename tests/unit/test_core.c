@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -392,15 +393,49 @@ static void test_stash_bound_follows_use(void **state)
     assert_true(stashed > PM_STASH_MAX);
     /* First sweep: the period before had them all in use, the stash stays. */
     _pm_arena_lock(a);
-    _pm_arena_unlock_idle(a);
+    a->sweep_at = 0;
+    _pm_arena_unlock_trim(a);
     assert_int_equal(a->stash_bytes, stashed);
     /* Second sweep: nothing in use for a whole period, the stash decays. */
     _pm_arena_lock(a);
-    _pm_arena_unlock_idle(a);
+    a->sweep_at = 0;
+    _pm_arena_unlock_trim(a);
     assert_true(a->stash_bytes <= PM_STASH_MAX / 2);
     assert_arena_valid(a);
     pm_malloc_trim(0);
     assert_int_equal(pm_check_heap(), 0);
+}
+
+/* A thread that frees a big batch and exits: its arena, idle now, keeps no
+ * more than PM_STASH_MAX stashed for the next thread. */
+static void *stash_and_exit(void *arg)
+{
+    enum { N = 800 };
+    void *blk[N];
+    for (int i = 0; i < N; i++)
+        blk[i] = pm_malloc(1000);
+    *(pm_arena_t **)arg = heap_of(blk[0])->arena;
+    for (int i = 0; i < N; i++)
+        pm_free(blk[i]);
+    return NULL;
+}
+
+static void test_stash_of_idle_arena(void **state)
+{
+    (void)state;
+    pm_arena_t *a = NULL;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, stash_and_exit, &a), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_non_null(a);
+    _pm_arena_lock(a);
+    size_t stashed = a->stash_bytes;
+    uint32_t attached = a->attached;
+    _pm_arena_unlock(a);
+    if (attached != 0)
+        skip(); /* another thread took the arena over meanwhile */
+    assert_true(stashed <= PM_STASH_MAX);
+    assert_arena_valid(a);
 }
 
 static void test_diag_format(void **state)
@@ -494,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_tcache_keeps_and_flushes),
         cmocka_unit_test(test_tcache_refill_borrows_bigger_class),
         cmocka_unit_test(test_stash_bound_follows_use),
+        cmocka_unit_test(test_stash_of_idle_arena),
         cmocka_unit_test(test_diag_format),
         cmocka_unit_test(test_os_read_file),
         cmocka_unit_test(test_os_count_cpulist),
