@@ -114,10 +114,15 @@ void _pm_stash_bound(pm_arena_t *a)
      * blocks and allocates it again (bigger than any cache) should find it
      * whole here, not coalesced and carved anew each time; a sweep lowers
      * the bound to what is in use then, so a stash nobody draws from for a
-     * whole period decays. */
-    size_t bound = a->used_hi > a->used_prev ? a->used_hi : a->used_prev;
-    if (bound < PM_STASH_MAX)
-        bound = PM_STASH_MAX;
+     * whole period decays. Without decay (decay_ms 0) no sweep would ever
+     * lower it, so the bound stays PM_STASH_MAX there. */
+    size_t bound = PM_STASH_MAX;
+    if (PM_OPT(decay_ms) != 0) {
+        if (a->used_hi > bound)
+            bound = a->used_hi;
+        if (a->used_prev > bound)
+            bound = a->used_prev;
+    }
     if (a->stash_bytes <= bound)
         return;
     /* Why down to half, largest classes first: coalescing everything would

@@ -398,8 +398,8 @@ uintptr_t _pm_link_mangle(const void *field, const void *p);
 void _pm_stash_push(pm_arena_t *a, void *p, unsigned k, size_t size);
 void *_pm_stash_pop(pm_arena_t *a, unsigned k);
 void _pm_stash_consolidate(pm_arena_t *a);
-/* Past its bound (PM_STASH_MAX, or used_hi or used_prev if more): coalesce
- * stashed blocks, largest first, down to half the bound. */
+/* Past its bound (PM_STASH_MAX, or with decay on used_hi or used_prev if
+ * more): coalesce stashed blocks, largest first, down to half the bound. */
 void _pm_stash_bound(pm_arena_t *a);
 /* Push a chain first..last (linked through word 1) of a's blocks, bytes in
  * all, without a's lock. */

@@ -406,6 +406,29 @@ static void test_stash_bound_follows_use(void **state)
     assert_int_equal(pm_check_heap(), 0);
 }
 
+/* With decay off no sweep would lower the bound again: it stays at
+ * PM_STASH_MAX whatever was in use. */
+static void test_stash_bound_without_decay(void **state)
+{
+    (void)state;
+    enum { N = 800 };
+    static void *blk[N];
+    assert_int_equal(pm_mallopt(PM_DECAY_MS, 0), 1);
+    pm_malloc_trim(0);
+    for (int i = 0; i < N; i++)
+        blk[i] = pm_malloc(1000);
+    pm_arena_t *a = heap_of(blk[0])->arena;
+    for (int i = 0; i < N; i++)
+        pm_free(blk[i]);
+    _pm_arena_lock(a);
+    size_t stashed = a->stash_bytes;
+    _pm_arena_unlock(a);
+    assert_int_equal(pm_mallopt(PM_DECAY_MS, 10), 1);
+    assert_true(stashed <= PM_STASH_MAX);
+    assert_arena_valid(a);
+    pm_malloc_trim(0);
+}
+
 /* A thread that frees a big batch and exits: its arena, idle now, keeps no
  * more than PM_STASH_MAX stashed for the next thread. */
 static void *stash_and_exit(void *arg)
@@ -529,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_tcache_keeps_and_flushes),
         cmocka_unit_test(test_tcache_refill_borrows_bigger_class),
         cmocka_unit_test(test_stash_bound_follows_use),
+        cmocka_unit_test(test_stash_bound_without_decay),
         cmocka_unit_test(test_stash_of_idle_arena),
         cmocka_unit_test(test_diag_format),
         cmocka_unit_test(test_os_read_file),
