@@ -370,26 +370,39 @@ static void test_tcache_refill_borrows_bigger_class(void **state)
     assert_int_equal(pm_check_heap(), 0);
 }
 
+/* Allocate a batch of 800 blocks of 1000 bytes (about 800 KiB, over
+ * PM_STASH_MAX) and free it; returns the arena (NULL if an allocation
+ * failed), and in *stashed its stash bytes then (read under the lock). No
+ * asserts here: a thread of test_stash_of_idle_arena calls it too. */
+static pm_arena_t *stash_a_batch(size_t *stashed)
+{
+    enum { N = 800 };
+    void *blk[N];
+    bool ok = true;
+    for (int i = 0; i < N; i++)
+        ok &= (blk[i] = pm_malloc(1000)) != NULL;
+    pm_arena_t *a = ok ? heap_of(blk[0])->arena : NULL;
+    for (int i = 0; i < N; i++)
+        pm_free(blk[i]);
+    if (!a)
+        return NULL;
+    _pm_arena_lock(a);
+    *stashed = a->stash_bytes;
+    _pm_arena_unlock(a);
+    return a;
+}
+
 /* The stash keeps what a thread freed up to what the arena had in use in this
  * period and the one before (not just PM_STASH_MAX), and falls back to
  * PM_STASH_MAX / 2 once two sweeps have seen nothing in use. */
 static void test_stash_bound_follows_use(void **state)
 {
     (void)state;
-    enum { N = 800 };
-    static void *blk[N];
     pm_malloc_trim(0);
-    for (int i = 0; i < N; i++) {
-        blk[i] = pm_malloc(1000);
-        assert_non_null(blk[i]);
-    }
-    pm_arena_t *a = heap_of(blk[0])->arena;
-    for (int i = 0; i < N; i++)
-        pm_free(blk[i]);
+    size_t stashed;
+    pm_arena_t *a = stash_a_batch(&stashed);
+    assert_non_null(a);
     assert_arena_valid(a);
-    _pm_arena_lock(a);
-    size_t stashed = a->stash_bytes;
-    _pm_arena_unlock(a);
     assert_true(stashed > PM_STASH_MAX);
     /* First sweep: the period before had them all in use, the stash stays. */
     _pm_arena_lock(a);
@@ -411,19 +424,12 @@ static void test_stash_bound_follows_use(void **state)
 static void test_stash_bound_without_decay(void **state)
 {
     (void)state;
-    enum { N = 800 };
-    static void *blk[N];
     assert_int_equal(pm_mallopt(PM_DECAY_MS, 0), 1);
     pm_malloc_trim(0);
-    for (int i = 0; i < N; i++)
-        blk[i] = pm_malloc(1000);
-    pm_arena_t *a = heap_of(blk[0])->arena;
-    for (int i = 0; i < N; i++)
-        pm_free(blk[i]);
-    _pm_arena_lock(a);
-    size_t stashed = a->stash_bytes;
-    _pm_arena_unlock(a);
+    size_t stashed;
+    pm_arena_t *a = stash_a_batch(&stashed);
     assert_int_equal(pm_mallopt(PM_DECAY_MS, 10), 1);
+    assert_non_null(a);
     assert_true(stashed <= PM_STASH_MAX);
     assert_arena_valid(a);
     pm_malloc_trim(0);
@@ -433,13 +439,8 @@ static void test_stash_bound_without_decay(void **state)
  * more than PM_STASH_MAX stashed for the next thread. */
 static void *stash_and_exit(void *arg)
 {
-    enum { N = 800 };
-    void *blk[N];
-    for (int i = 0; i < N; i++)
-        blk[i] = pm_malloc(1000);
-    *(pm_arena_t **)arg = heap_of(blk[0])->arena;
-    for (int i = 0; i < N; i++)
-        pm_free(blk[i]);
+    size_t stashed;
+    *(pm_arena_t **)arg = stash_a_batch(&stashed);
     return NULL;
 }
 
