@@ -331,15 +331,16 @@ void _pm_tcache_flush_all(pm_tcache_t *tc)
     _pm_tcache_remote_flush(tc);
 }
 
+/* Why a bound: a refill holds the arena lock while it takes its batch. */
 #define PM_REFILL_MAX 512
 
-/* A refill in progress: the first block goes to the caller, the rest to the
- * cache, each marked with its key. */
+/* A refill in progress: the first block goes to the caller, the rest into
+ * the (empty) cache bin's slots, each marked with its key. */
 typedef struct {
     pm_chunk_t *first;
     int how;
     uint32_t got;
-    void *batch[PM_REFILL_MAX];
+    void **slots;
 } pm_refill_t;
 
 static void refill_take(pm_refill_t *r, pm_chunk_t *c, int how)
@@ -350,7 +351,7 @@ static void refill_take(pm_refill_t *r, pm_chunk_t *c, int how)
         r->how = how;
         *mem_word0(p) = 0;
     } else {
-        r->batch[r->got - 1] = p;
+        r->slots[r->got - 1] = p;
         *mem_word0(p) = tc_key(p);
     }
     r->got++;
@@ -384,10 +385,8 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
     if (!a)
         return NULL;
     _pm_remote_drain(a);
-    pm_refill_t r; /* not = {0}: that would clear the whole batch array each time */
-    r.first = NULL;
-    r.how = PM_FROM_TOP;
-    r.got = 0;
+    /* The bin is empty and want <= its cap: the batch goes straight in. */
+    pm_refill_t r = {.first = NULL, .how = PM_FROM_TOP, .got = 0, .slots = b->slots};
     int how = PM_FROM_TOP;
     if (want > PM_REFILL_MAX)
         want = PM_REFILL_MAX;
@@ -415,22 +414,21 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
     if (used > a->used_hi)
         a->used_hi = used;
     _pm_arena_unlock_trim(a); /* the drain may have coalesced into top */
-    pm_chunk_t *first = r.first;
-    uint32_t got = r.got;
-    void **batch = r.batch;
-    int h1 = r.how;
-    if (!first) {
+    if (!r.first) {
         /* Why fall back: this arena is out of room; another may not be. */
         return _pm_alloc_arena(csize, false);
     }
-    /* Push in reverse so the next pops walk up through memory. */
-    uint32_t cnt = b->count;
-    for (uint32_t i = got - 1; i-- > 0;)
-        b->slots[cnt++] = batch[i];
+    /* Reverse the batch so the next pops walk up through memory. */
+    uint32_t cnt = r.got - 1;
+    for (uint32_t i = 0, j = cnt; i + 1 < j; i++, j--) {
+        void *t = b->slots[i];
+        b->slots[i] = b->slots[j - 1];
+        b->slots[j - 1] = t;
+    }
     __atomic_store_n(&b->count, cnt, __ATOMIC_RELAXED);
     if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
-        _pm_debug_on_alloc(first, h1);
-    return chunk2mem(first);
+        _pm_debug_on_alloc(r.first, r.how);
+    return chunk2mem(r.first);
 }
 
 bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t h)
