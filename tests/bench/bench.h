@@ -198,6 +198,40 @@ static inline void *bench_alloc(size_t n)
     return p;
 }
 
+/* What most workloads hand each thread: its share of the work (rounds,
+ * iterations, cycles: the workload says), its own seed, and a count of the
+ * operations it made where that count varies. */
+typedef struct bench_worker {
+    long work;
+    uint64_t seed;
+    long long ops;
+} bench_worker_t;
+
+/* One worker per thread, each given per_thread units of work (at least 1)
+ * and the seed args->seed + its index. */
+static BM_UNUSED bench_worker_t *bench_workers_new(const bench_args_t *a, long per_thread)
+{
+    bench_worker_t *w = calloc((size_t)a->threads, sizeof(*w));
+
+    if (!w)
+        bench_fail("out of memory for the workers");
+    for (int t = 0; t < a->threads; t++) {
+        w[t].work = per_thread > 0 ? per_thread : 1;
+        w[t].seed = a->seed + (uint64_t)t;
+    }
+    return w;
+}
+
+/* The operations all n workers counted. */
+static BM_UNUSED long long bench_workers_ops(const bench_worker_t *w, int n)
+{
+    long long ops = 0;
+
+    for (int t = 0; t < n; t++)
+        ops += w[t].ops;
+    return ops;
+}
+
 /* Start n threads running fn(&arg[i * argsize]) and wait for them all. */
 static BM_UNUSED void bench_run_threads(int n, void *(*fn)(void *), void *arg, size_t argsize)
 {

@@ -13,11 +13,6 @@
 #define MIN_SIZE    4.0
 #define MAX_SIZE    32768.0
 
-typedef struct gt_worker {
-    long iterations;
-    uint64_t seed;
-} gt_worker_t;
-
 /* Inverse-square density on [MIN_SIZE, MAX_SIZE], as glibc's get_block_size:
  * with exponent -2, x^(e+1) is 1/x, so the inverse CDF needs no libm. */
 static size_t gt_block_size(double r)
@@ -29,7 +24,7 @@ static size_t gt_block_size(double r)
 
 static void *gt_run_worker(void *argp)
 {
-    gt_worker_t *w = argp;
+    bench_worker_t *w = argp;
     void **blk = calloc(WORKING_SET, sizeof(void *));
     uint32_t *size = calloc(WORKING_SET, sizeof(uint32_t));
     uint32_t *sizes = malloc(NSIZES * sizeof(uint32_t));
@@ -40,7 +35,7 @@ static void *gt_run_worker(void *argp)
     bench_rng_init(&rng, w->seed);
     for (size_t i = 0; i < NSIZES; i++)
         sizes[i] = (uint32_t)gt_block_size((double)(bench_rng_next(&rng) >> 11) / 0x1p53);
-    for (long k = 0; k < w->iterations; k++) {
+    for (long k = 0; k < w->work; k++) {
         uint64_t r = bench_rng_next(&rng);
         size_t i = r % WORKING_SET, n = sizes[(r >> 32) % NSIZES];
 
@@ -67,23 +62,17 @@ static void *gt_run_worker(void *argp)
 int main(int argc, char **argv)
 {
     bench_args_t args;
-    gt_worker_t *w;
+    bench_worker_t *w;
     long per_thread;
     double t0;
 
     bench_parse(argc, argv, "glibc-thread", &args);
     per_thread = bench_scaled(&args, 60e6) / args.threads;
-    w = calloc((size_t)args.threads, sizeof(*w));
-    if (!w)
-        bench_fail("out of memory for the workers");
-    for (int t = 0; t < args.threads; t++) {
-        w[t].iterations = per_thread;
-        w[t].seed = args.seed + (uint64_t)t;
-    }
+    w = bench_workers_new(&args, per_thread);
     t0 = bench_now();
     bench_run_threads(args.threads, gt_run_worker, w, sizeof(*w));
     /* each iteration frees (except the first touch of a slot) and allocates */
-    bench_report(&args, 2LL * per_thread * args.threads, t0);
+    bench_report(&args, 2LL * w->work * args.threads, t0);
     free(w);
     return 0;
 }

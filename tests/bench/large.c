@@ -14,11 +14,6 @@
 #define MAX_SHIFT 23   /* 8 MiB  */
 #define PAGE      4096
 
-typedef struct lg_worker {
-    long iterations;
-    uint64_t seed;
-} lg_worker_t;
-
 /* Log-uniform: a random power of two in range, then uniform below the next. */
 static size_t lg_size(bench_rng_t *rng)
 {
@@ -45,13 +40,13 @@ static void lg_check(const uint8_t *p, size_t n, uint8_t key)
 
 static void *lg_run_worker(void *argp)
 {
-    lg_worker_t *w = argp;
+    bench_worker_t *w = argp;
     uint8_t *blk[WINDOW] = { 0 };
     size_t size[WINDOW] = { 0 };
     bench_rng_t rng;
 
     bench_rng_init(&rng, w->seed);
-    for (long k = 0; k < w->iterations; k++) {
+    for (long k = 0; k < w->work; k++) {
         size_t i = bench_rng_range(&rng, 0, WINDOW - 1);
 
         if (blk[i]) {
@@ -74,22 +69,16 @@ static void *lg_run_worker(void *argp)
 int main(int argc, char **argv)
 {
     bench_args_t args;
-    lg_worker_t *w;
+    bench_worker_t *w;
     long per_thread;
     double t0;
 
     bench_parse(argc, argv, "large", &args);
     per_thread = bench_scaled(&args, 4000) / args.threads;
-    w = calloc((size_t)args.threads, sizeof(*w));
-    if (!w)
-        bench_fail("out of memory for the workers");
-    for (int t = 0; t < args.threads; t++) {
-        w[t].iterations = per_thread;
-        w[t].seed = args.seed + (uint64_t)t;
-    }
+    w = bench_workers_new(&args, per_thread);
     t0 = bench_now();
     bench_run_threads(args.threads, lg_run_worker, w, sizeof(*w));
-    bench_report(&args, 2LL * per_thread * args.threads, t0);
+    bench_report(&args, 2LL * w->work * args.threads, t0);
     free(w);
     return 0;
 }

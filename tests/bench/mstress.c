@@ -26,12 +26,6 @@ typedef struct ms_obj {
 
 static _Atomic(ms_obj_t *) ms_xfer[XFER];
 
-typedef struct ms_worker {
-    long rounds;
-    uint64_t seed;
-    long long ops;
-} ms_worker_t;
-
 /* 80% 16-256 B, 15% up to 4 KiB, 4.5% up to 32 KiB, 0.5% 64-512 KiB (mmap). */
 static size_t ms_size(bench_rng_t *rng, int allow_huge)
 {
@@ -81,7 +75,7 @@ static void ms_free(ms_obj_t *o, long long *ops)
 
 static void *ms_run_worker(void *argp)
 {
-    ms_worker_t *w = argp;
+    bench_worker_t *w = argp;
     ms_obj_t **live = calloc(LIVE, sizeof(*live));
     ms_obj_t *burst[CHURN];
     bench_rng_t rng;
@@ -91,7 +85,7 @@ static void *ms_run_worker(void *argp)
     bench_rng_init(&rng, w->seed);
     for (size_t i = 0; i < LIVE; i++)
         live[i] = ms_new(&rng, 1, &w->ops);
-    for (long r = 0; r < w->rounds; r++) {
+    for (long r = 0; r < w->work; r++) {
         for (size_t i = 0; i < CHURN; i++)
             burst[i] = ms_new(&rng, 0, &w->ops);
         /* free the burst in random order: a partial Fisher-Yates walk */
@@ -125,20 +119,14 @@ static void *ms_run_worker(void *argp)
 int main(int argc, char **argv)
 {
     bench_args_t args;
-    ms_worker_t *w;
+    bench_worker_t *w;
     long long ops = 0;
     long rounds;
     double t0;
 
     bench_parse(argc, argv, "mstress", &args);
     rounds = bench_scaled(&args, 150e3) / args.threads;
-    w = calloc((size_t)args.threads, sizeof(*w));
-    if (!w)
-        bench_fail("out of memory for the workers");
-    for (int t = 0; t < args.threads; t++) {
-        w[t].rounds = rounds;
-        w[t].seed = args.seed + (uint64_t)t;
-    }
+    w = bench_workers_new(&args, rounds);
     t0 = bench_now();
     bench_run_threads(args.threads, ms_run_worker, w, sizeof(*w));
     for (size_t i = 0; i < XFER; i++) {
@@ -147,8 +135,7 @@ int main(int argc, char **argv)
         if (o)
             ms_free(o, &ops);
     }
-    for (int t = 0; t < args.threads; t++)
-        ops += w[t].ops;
+    ops += bench_workers_ops(w, args.threads);
     bench_report(&args, ops, t0);
     free(w);
     return 0;

@@ -16,12 +16,6 @@
 #define VEC_MAX     (32 * 1024)
 #define STR_MAX     (16 * 1024)
 
-typedef struct rl_worker {
-    long cycles;
-    uint64_t seed;
-    long long ops;
-} rl_worker_t;
-
 static void *rl_grow(void *p, size_t n)
 {
     void *q = BM_REALLOC(p, n);
@@ -31,7 +25,7 @@ static void *rl_grow(void *p, size_t n)
     return q;
 }
 
-static void rl_vectors(rl_worker_t *w)
+static void rl_vectors(bench_worker_t *w)
 {
     uint32_t *v[NOBJ];
     size_t cap[NOBJ], len = 0;
@@ -61,7 +55,7 @@ static void rl_vectors(rl_worker_t *w)
     }
 }
 
-static void rl_strings(rl_worker_t *w, bench_rng_t *rng)
+static void rl_strings(bench_worker_t *w, bench_rng_t *rng)
 {
     char *s[NOBJ];
     size_t len[NOBJ];
@@ -105,11 +99,11 @@ static void rl_strings(rl_worker_t *w, bench_rng_t *rng)
 
 static void *rl_run_worker(void *argp)
 {
-    rl_worker_t *w = argp;
+    bench_worker_t *w = argp;
     bench_rng_t rng;
 
     bench_rng_init(&rng, w->seed);
-    for (long c = 0; c < w->cycles; c++) {
+    for (long c = 0; c < w->work; c++) {
         rl_vectors(w);
         rl_strings(w, &rng);
     }
@@ -119,27 +113,16 @@ static void *rl_run_worker(void *argp)
 int main(int argc, char **argv)
 {
     bench_args_t args;
-    rl_worker_t *w;
-    long long ops = 0;
+    bench_worker_t *w;
     long per_thread;
     double t0;
 
     bench_parse(argc, argv, "realloc", &args);
     per_thread = bench_scaled(&args, 300) / args.threads;
-    if (per_thread < 1)
-        per_thread = 1;
-    w = calloc((size_t)args.threads, sizeof(*w));
-    if (!w)
-        bench_fail("out of memory for the workers");
-    for (int t = 0; t < args.threads; t++) {
-        w[t].cycles = per_thread;
-        w[t].seed = args.seed + (uint64_t)t;
-    }
+    w = bench_workers_new(&args, per_thread);
     t0 = bench_now();
     bench_run_threads(args.threads, rl_run_worker, w, sizeof(*w));
-    for (int t = 0; t < args.threads; t++)
-        ops += w[t].ops;
-    bench_report(&args, ops, t0);
+    bench_report(&args, bench_workers_ops(w, args.threads), t0);
     free(w);
     return 0;
 }
