@@ -329,18 +329,22 @@ chart_base="$out/$base"
     echo
 } >"$md"
 
+# The median of arr[key, 1..n]; both reports' awk programs start with it.
+awk_median='
+function median(arr, key, n,   i, j, v, a) {
+    for (i = 1; i <= n; i++) a[i] = arr[key, i]
+    for (i = 2; i <= n; i++) {          # insertion sort: n is small
+        v = a[i]
+        for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]
+        a[j + 1] = v
+    }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+'
+
 if [ $sweep = 0 ]; then
     awk -F, -v allocs="$active" -v ref="$ref" -v wl="$(echo $workloads)" \
-        -v norm="$out/$base-norm.dat" '
-    function median(arr, key, n,   i, j, v, a) {
-        for (i = 1; i <= n; i++) a[i] = arr[key, i]
-        for (i = 2; i <= n; i++) {          # insertion sort: n is small
-            v = a[i]
-            for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]
-            a[j + 1] = v
-        }
-        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+        -v norm="$out/$base-norm.dat" "$awk_median"'
     NR > 1 {
         k = $1 SUBSEP $2
         if ($8 == "ok") { n[k]++; vals[k, n[k]] = $5; rss[k, n[k]] = $6 }
@@ -401,16 +405,7 @@ if [ $sweep = 0 ]; then
     }' "$csv" >>"$md"
 else
     awk -F, -v allocs="$active" -v ref="$ref" -v wl="$(echo $workloads)" \
-        -v tl="$sweep_threads" -v dat="$out/$base" '
-    function median(arr, key, n,   i, j, v, a) {
-        for (i = 1; i <= n; i++) a[i] = arr[key, i]
-        for (i = 2; i <= n; i++) {          # insertion sort: n is small
-            v = a[i]
-            for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]
-            a[j + 1] = v
-        }
-        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+        -v tl="$sweep_threads" -v dat="$out/$base" "$awk_median"'
     NR > 1 {
         k = $1 SUBSEP $2 SUBSEP $3
         if ($8 == "ok") { n[k]++; vals[k, n[k]] = $7 / $5 }   # ops/s of each run
