@@ -250,4 +250,27 @@ static BM_UNUSED void bench_run_threads(int n, void *(*fn)(void *), void *arg, s
     free(tid);
 }
 
+/* The whole of a workload whose threads split base units of work evenly
+ * (scaled by --scale): run fn on one bench_worker_t per thread and report.
+ * The ops are ops_per_unit per unit of work, or with 0 what the workers
+ * counted. Returns main's exit status. */
+static BM_UNUSED int bench_main_even(int argc, char **argv, const char *name, double base,
+                                     void *(*fn)(void *), int ops_per_unit)
+{
+    bench_args_t args;
+    bench_worker_t *w;
+    long long ops;
+    double t0;
+
+    bench_parse(argc, argv, name, &args);
+    w = bench_workers_new(&args, bench_scaled(&args, base) / args.threads);
+    t0 = bench_now();
+    bench_run_threads(args.threads, fn, w, sizeof(*w));
+    ops = ops_per_unit ? (long long)ops_per_unit * w->work * args.threads
+                       : bench_workers_ops(w, args.threads);
+    bench_report(&args, ops, t0);
+    free(w);
+    return 0;
+}
+
 #endif /* PM_BENCH_H */

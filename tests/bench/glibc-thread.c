@@ -61,18 +61,6 @@ static void *gt_run_worker(void *argp)
 
 int main(int argc, char **argv)
 {
-    bench_args_t args;
-    bench_worker_t *w;
-    long per_thread;
-    double t0;
-
-    bench_parse(argc, argv, "glibc-thread", &args);
-    per_thread = bench_scaled(&args, 60e6) / args.threads;
-    w = bench_workers_new(&args, per_thread);
-    t0 = bench_now();
-    bench_run_threads(args.threads, gt_run_worker, w, sizeof(*w));
     /* each iteration frees (except the first touch of a slot) and allocates */
-    bench_report(&args, 2LL * w->work * args.threads, t0);
-    free(w);
-    return 0;
+    return bench_main_even(argc, argv, "glibc-thread", 60e6, gt_run_worker, 2);
 }

@@ -68,17 +68,5 @@ static void *lg_run_worker(void *argp)
 
 int main(int argc, char **argv)
 {
-    bench_args_t args;
-    bench_worker_t *w;
-    long per_thread;
-    double t0;
-
-    bench_parse(argc, argv, "large", &args);
-    per_thread = bench_scaled(&args, 4000) / args.threads;
-    w = bench_workers_new(&args, per_thread);
-    t0 = bench_now();
-    bench_run_threads(args.threads, lg_run_worker, w, sizeof(*w));
-    bench_report(&args, 2LL * w->work * args.threads, t0);
-    free(w);
-    return 0;
+    return bench_main_even(argc, argv, "large", 4000, lg_run_worker, 2);
 }

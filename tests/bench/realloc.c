@@ -112,17 +112,5 @@ static void *rl_run_worker(void *argp)
 
 int main(int argc, char **argv)
 {
-    bench_args_t args;
-    bench_worker_t *w;
-    long per_thread;
-    double t0;
-
-    bench_parse(argc, argv, "realloc", &args);
-    per_thread = bench_scaled(&args, 300) / args.threads;
-    w = bench_workers_new(&args, per_thread);
-    t0 = bench_now();
-    bench_run_threads(args.threads, rl_run_worker, w, sizeof(*w));
-    bench_report(&args, bench_workers_ops(w, args.threads), t0);
-    free(w);
-    return 0;
+    return bench_main_even(argc, argv, "realloc", 300, rl_run_worker, 0);
 }
