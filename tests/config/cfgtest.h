@@ -184,6 +184,14 @@ static inline unsigned cfgt_diag_lines(const char *text)
             fail_msg("expected \"%s\" in:\n%s", n_, t_ ? t_ : "(null)");               \
     } while (0)
 
+/* cfgt_assert_has with a printf-style needle (one naming a file's path). */
+#define cfgt_assert_hasf(text, ...)                                                    \
+    do {                                                                               \
+        char f_[600];                                                                  \
+        snprintf(f_, sizeof f_, __VA_ARGS__);                                          \
+        cfgt_assert_has(text, f_);                                                     \
+    } while (0)
+
 #define cfgt_assert_lacks(text, needle)                                                \
     do {                                                                               \
         const char *t_ = (text), *n_ = (needle);                                       \

@@ -158,11 +158,9 @@ static void test_file_syntax_error(void **state)
     (void)state;
     const char *path;
     char *err = load_ini("syntax.ini", "[pmalloc]\narena_max = 5\nthis is not ini\n"
-                                       "mmap_threshold = 1M\n[broken\n", &path), want[600];
-    snprintf(want, sizeof want, "pmalloc: %s:3: syntax error", path);
-    cfgt_assert_has(err, want);
-    snprintf(want, sizeof want, "pmalloc: %s:5: syntax error", path);
-    cfgt_assert_has(err, want);
+                                       "mmap_threshold = 1M\n[broken\n", &path);
+    cfgt_assert_hasf(err, "pmalloc: %s:3: syntax error", path);
+    cfgt_assert_hasf(err, "pmalloc: %s:5: syntax error", path);
     assert_int_equal(cfgt_diag_lines(err), 2);
     /* The good lines around the bad ones still count. */
     assert_int_equal(value(PM_OPT_arena_max), 5);
@@ -238,18 +236,12 @@ static void test_file_values(void **state)
     /* Empty value, overflow, negative, fraction, unit on a count. */
     err = load_ini("vals.ini", "[pmalloc]\narena_max =\nmmap_threshold = 99999999999999999999999\n"
                                "trim_threshold = -1\ntop_pad = 1.5M\nmmap_max = 3K\n", &path);
-    char want[600];
-    snprintf(want, sizeof want, "%s:2: arena_max='': empty value; using default", path);
-    cfgt_assert_has(err, want);
-    snprintf(want, sizeof want, "%s:3: mmap_threshold=99999999999999999999999 out of range "
-             "[0, 32M]; using default 32M", path);
-    cfgt_assert_has(err, want);
-    snprintf(want, sizeof want, "%s:4: trim_threshold=-1 out of range", path);
-    cfgt_assert_has(err, want);
-    snprintf(want, sizeof want, "%s:5: top_pad='1.5M': not a whole number", path);
-    cfgt_assert_has(err, want);
-    snprintf(want, sizeof want, "%s:6: mmap_max='3K': 'K': only sizes take a unit", path);
-    cfgt_assert_has(err, want);
+    cfgt_assert_hasf(err, "%s:2: arena_max='': empty value; using default", path);
+    cfgt_assert_hasf(err, "%s:3: mmap_threshold=99999999999999999999999 out of range "
+                     "[0, 32M]; using default 32M", path);
+    cfgt_assert_hasf(err, "%s:4: trim_threshold=-1 out of range", path);
+    cfgt_assert_hasf(err, "%s:5: top_pad='1.5M': not a whole number", path);
+    cfgt_assert_hasf(err, "%s:6: mmap_max='3K': 'K': only sizes take a unit", path);
     assert_int_equal(cfgt_diag_lines(err), 5);
     assert_int_equal(_pm_config_error_count(), 5);
     for (int id = 0; id < PM_OPT_COUNT; id++)
@@ -261,18 +253,12 @@ static void test_file_sections(void **state)
 {
     (void)state;
     const char *path;
-    char want[600];
     char *err = load_ini("sect.ini", "arena_max = 2\n[pmalloc]\n[weird]\ncheck = 2\n"
                                      "[program:]\n[pmalloc]\nperturb = 7\n", &path);
-    snprintf(want, sizeof want, "pmalloc: %s:1: key 'arena_max' outside any section; ignored",
-             path);
-    cfgt_assert_has(err, want);
-    snprintf(want, sizeof want, "pmalloc: %s:2: section [pmalloc] has no keys", path);
-    cfgt_assert_has(err, want);
-    snprintf(want, sizeof want, "pmalloc: %s:3: unknown section [weird]", path);
-    cfgt_assert_has(err, want);
-    snprintf(want, sizeof want, "pmalloc: %s:5: [program:] names no program", path);
-    cfgt_assert_has(err, want);
+    cfgt_assert_hasf(err, "pmalloc: %s:1: key 'arena_max' outside any section; ignored", path);
+    cfgt_assert_hasf(err, "pmalloc: %s:2: section [pmalloc] has no keys", path);
+    cfgt_assert_hasf(err, "pmalloc: %s:3: unknown section [weird]", path);
+    cfgt_assert_hasf(err, "pmalloc: %s:5: [program:] names no program", path);
     assert_int_equal(cfgt_diag_lines(err), 4);
     assert_int_equal(value(PM_OPT_arena_max), _pm_options_default(PM_OPT_arena_max));
     assert_int_equal(value(PM_OPT_check), 0);
@@ -365,9 +351,8 @@ static void test_file_binary(void **state)
     memcpy(bin, "[pmalloc]\narena_max = 3\n", 24);
     const char *path = cfgt_write_n("bin.dat", bin, sizeof bin);
     setenv("PM_CONFIG", path, 1);
-    char *err = cfgt_load(), want[600];
-    snprintf(want, sizeof want, "%s:3: NUL byte: not a text file; file ignored", path);
-    cfgt_assert_has(err, want);
+    char *err = cfgt_load();
+    cfgt_assert_hasf(err, "%s:3: NUL byte: not a text file; file ignored", path);
     assert_int_equal(cfgt_diag_lines(err), 1);
     assert_int_equal(value(PM_OPT_arena_max), _pm_options_default(PM_OPT_arena_max));
     free(err);
@@ -398,10 +383,9 @@ static void test_file_too_many_problems(void **state)
     for (int i = 0; i < 30; i++)
         strcat(text, "nonsense\n");
     const char *path;
-    char *err = load_ini("many.ini", text, &path), want[600];
+    char *err = load_ini("many.ini", text, &path);
     assert_int_equal(cfgt_diag_lines(err), 21);
-    snprintf(want, sizeof want, "pmalloc: %s: 10 more problems not shown\n", path);
-    cfgt_assert_has(err, want);
+    cfgt_assert_hasf(err, "pmalloc: %s: 10 more problems not shown\n", path);
     assert_int_equal(_pm_config_error_count(), 30);
     free(err);
 }
@@ -482,15 +466,12 @@ static void test_file_long_lines(void **state)
     snprintf(text, sizeof text, "[pmalloc]\narena_max = 3 ; %s\ncheck = 1\n[program:%s]\n"
              "arena_max = 9\n[pmalloc]\nperturbb = 1\n; %s\ntop_pad = 1M\n", pad, pad, pad);
     const char *path;
-    char *err = load_ini("long.ini", text, &path), want[600];
-    snprintf(want, sizeof want, "pmalloc: %s:2: line longer than 197 characters; ignored\n", path);
-    cfgt_assert_has(err, want);
-    snprintf(want, sizeof want, "pmalloc: %s:4: line longer than 197 characters; ignored, "
-             "with the keys of its section\n", path);
-    cfgt_assert_has(err, want);
+    char *err = load_ini("long.ini", text, &path);
+    cfgt_assert_hasf(err, "pmalloc: %s:2: line longer than 197 characters; ignored\n", path);
+    cfgt_assert_hasf(err, "pmalloc: %s:4: line longer than 197 characters; ignored, "
+                     "with the keys of its section\n", path);
     /* Line numbers after the long lines are still right. */
-    snprintf(want, sizeof want, "pmalloc: %s:7: unknown key 'perturbb'", path);
-    cfgt_assert_has(err, want);
+    cfgt_assert_hasf(err, "pmalloc: %s:7: unknown key 'perturbb'", path);
     /* A long comment is harmless: not reported, and not split into lines. */
     assert_int_equal(cfgt_diag_lines(err), 3);
     assert_int_equal(value(PM_OPT_arena_max), _pm_options_default(PM_OPT_arena_max));
@@ -507,9 +488,8 @@ static void test_on_bad_config_file(void **state)
     const char *path;
     /* Applies to the lines after it. */
     char *err = load_ini("quiet.ini", "[pmalloc]\narena_max = x\non_bad_config = quiet\n"
-                                      "check = 9\n", &path), want[600];
-    snprintf(want, sizeof want, "pmalloc: %s:2: arena_max='x': not a number", path);
-    cfgt_assert_has(err, want);
+                                      "check = 9\n", &path);
+    cfgt_assert_hasf(err, "pmalloc: %s:2: arena_max='x': not a number", path);
     assert_int_equal(cfgt_diag_lines(err), 1);
     assert_int_equal(_pm_config_error_count(), 2); /* line 4 counted, not shown */
     assert_int_equal(value(PM_OPT_on_bad_config), PM_BAD_QUIET);
@@ -594,11 +574,10 @@ static void test_mallopt_errors(void **state)
     _pm_options_busy_hook = NULL;
     assert_int_equal(_pm_options_set(PM_ARENA_MAX, 3), 1);
     assert_int_equal(_pm_opt_state[PM_OPT_arena_max].src, PM_SRC_MALLOPT);
-    char *err = cfgt_cap_end(&c), want[300];
+    char *err = cfgt_cap_end(&c);
     cfgt_assert_has(err, "pmalloc: pm_mallopt(12345, 1): unknown parameter\n");
-    snprintf(want, sizeof want, "pmalloc: pm_mallopt(PM_ARENA_MAX, 0): out of range [1, 1024]; "
-             "arena_max stays %s\n", cfgt_default_text(PM_OPT_arena_max));
-    cfgt_assert_has(err, want);
+    cfgt_assert_hasf(err, "pmalloc: pm_mallopt(PM_ARENA_MAX, 0): out of range [1, 1024]; "
+                     "arena_max stays %s\n", cfgt_default_text(PM_OPT_arena_max));
     cfgt_assert_has(err, "pmalloc: pm_mallopt(PM_TRIM_THRESHOLD, -1): out of range "
                          "[0, 2147483647]; trim_threshold stays 128K\n");
     cfgt_assert_has(err, "pmalloc: pm_mallopt(PM_CHECK, 1): too late to change check; "
