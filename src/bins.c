@@ -456,8 +456,11 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
     n->prev_size = s;
     chunk_head_store(n, chunk_make_head(n, head_size(nh), head_state(nh), 0));
     if (PM_UNLIKELY((char *)c == hp->first && head_state(nh) == PM_ST_FENCE &&
-                    (char *)n + head_size(nh) == hp->end && hp != a->heap && !a->release)) {
-        /* An old heap with nothing left in it goes back to the OS whole. */
+                    (char *)n + head_size(nh) == hp->end && hp != a->heap &&
+                    hp != heap_of(a) && !a->release)) {
+        /* An old heap with nothing left in it goes back to the OS whole;
+         * not the arena's first, which holds the arena itself (its tail
+         * is cut below instead). */
         pm_heap_t **pp = &a->heap;
         while (*pp != hp)
             pp = &(*pp)->prev;

@@ -254,6 +254,40 @@ static void test_large_companion(void **state)
     assert_int_equal(pm_check_heap(), 0);
 }
 
+/* An arena lives in its first heap: when every block there is freed (the
+ * oldest first, as a queue does), that heap must stay, or the next lock of
+ * the arena touches unmapped memory. Both kinds: a companion (1 MiB blocks)
+ * and an arena itself (60000 bytes: over tcache_max, under the companion's
+ * sizes). */
+static void test_first_heap_outlives_its_blocks(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {(size_t)1 << 20, 60000};
+    enum { MAXB = 2400 };
+    static void *blk[MAXB];
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        size_t n = 0;
+        pm_arena_t *a = NULL;
+        do {
+            assert_true(n < MAXB);
+            blk[n] = pm_malloc(sizes[t]);
+            assert_non_null(blk[n]);
+            a = heap_of(blk[n++])->arena;
+        } while (a->nheaps < 2 || heap_of(blk[n - 1]) == heap_of(a));
+        assert_ptr_equal(heap_of(blk[0]), heap_of(a));
+        for (size_t i = 0; i < n; i++)
+            pm_free(blk[i]);
+        assert_true(heap_owns((uintptr_t)a));
+        assert_arena_valid(a);
+        void *p = pm_malloc(sizes[t]);
+        assert_non_null(p);
+        assert_ptr_equal(heap_of(p)->arena, a);
+        pm_free(p);
+        assert_arena_valid(a);
+    }
+    assert_int_equal(pm_check_heap(), 0);
+}
+
 /* A block that realloc moves is served from holes of its own arena, even
  * past the companion's boundary: a vector's earlier copies are freed there. */
 static void test_realloc_moves_within_arena(void **state)
@@ -559,6 +593,8 @@ int main(void)
         cmocka_unit_test(test_os_read_file),
         cmocka_unit_test(test_os_count_cpulist),
         cmocka_unit_test(test_corrupt_link_aborts),
+        /* last: it leaves the arena's first heap mostly free */
+        cmocka_unit_test(test_first_heap_outlives_its_blocks),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
