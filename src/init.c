@@ -21,7 +21,11 @@ static int init_running;
 static int options_busy(int id, size_t value)
 {
     (void)value;
-    bool allocated = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE) > 0;
+    size_t nmapped, mapped_bytes;
+    _pm_large_stats(&nmapped, &mapped_bytes);
+    /* Direct mappings count too: calloc and memalign hand them out before
+     * any arena exists. */
+    bool allocated = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE) > 0 || nmapped > 0;
     /* Why: blocks already handed out have no canary, fill or perturb bytes;
      * switching now would make the checks report them as corrupt. */
     if ((id == PM_OPT_check || id == PM_OPT_perturb) && allocated)

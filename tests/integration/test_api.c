@@ -625,6 +625,35 @@ static void test_mallopt_errors(void **state)
     pmt_run_case_ok("mallopt_errors", NULL, 30);
 }
 
+/* A direct mapping is a block too: once one is out (calloc and memalign
+ * hand them out without making an arena), the check level and the perturb
+ * byte are fixed; once none is left, they may change again. */
+static int child_mallopt_after_mapping(void)
+{
+    void *p = pm_calloc(1, 40 * PMT_MIB), *q = pm_memalign(4096, 40 * PMT_MIB);
+    PMT_REQUIRE(p && q, "allocation failed");
+    PMT_REQUIRE(pm_mallinfo().narenas == 0, "an arena was made");
+    size_t up = pm_malloc_usable_size(p);
+    EXPECT_MALLOPT(PM_CHECK, 1, 0, EBUSY);
+    EXPECT_MALLOPT(PM_PERTURB, 7, 0, EBUSY);
+    PMT_REQUIRE(pm_malloc_usable_size(p) == up, "usable size changed");
+    pm_free(p);
+    EXPECT_MALLOPT(PM_CHECK, 1, 0, EBUSY);
+    pm_free(q);
+    EXPECT_MALLOPT(PM_CHECK, 1, 1, 0);
+    p = pm_calloc(1, 40 * PMT_MIB);
+    PMT_REQUIRE(p != NULL, "allocation failed");
+    pm_free(p);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+static void test_mallopt_after_mapping(void **state)
+{
+    (void)state;
+    pmt_run_case_ok("mallopt_after_mapping", NULL, 30);
+}
+
 static void test_mallopt_valid(void **state)
 {
     (void)state;
@@ -915,6 +944,7 @@ static void test_mallinfo_moves(void **state)
 static const pmt_case_t cases[] = {
     { "mallopt_errors", child_mallopt_errors },
     { "mallopt_valid", child_mallopt_valid },
+    { "mallopt_after_mapping", child_mallopt_after_mapping },
     { "trim_releases", child_trim_releases },
     { "trim_flushes_cache", child_trim_flushes_cache },
     { "stats_per_arena", child_stats_per_arena },
@@ -946,6 +976,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_usable_size_is_usable),
         cmocka_unit_test(test_mallopt_errors),
         cmocka_unit_test(test_mallopt_valid),
+        cmocka_unit_test(test_mallopt_after_mapping),
         cmocka_unit_test(test_malloc_trim_releases),
         cmocka_unit_test(test_malloc_trim_flushes_cache),
         cmocka_unit_test(test_malloc_stats),
