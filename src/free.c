@@ -116,6 +116,11 @@ PM_COLD __attribute__((noreturn)) void _pm_report_bad(void *p, const char *call,
         unsigned st = head_state(head);
         if (st == PM_ST_FREE || st == PM_ST_CACHED)
             _pm_fatal(call, p, freed_call ? "double free" : "pointer already freed");
+        /* Why freed: a top that starts at a block's header is, but for a
+         * wild pointer landing just there, that block freed into it. */
+        if (st == PM_ST_TOP)
+            _pm_fatal(call, p, freed_call ? "double free (the block merged into the top)"
+                                          : "pointer already freed (merged into the top)");
     }
     pm_heap_t *h = heap_of(p);
     char *x = h->first, *end = h->end, *limit = (char *)h + PM_HEAP_SIZE;

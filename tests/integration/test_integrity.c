@@ -5,7 +5,7 @@
  *
  * Each case runs in a re-executed child (tests/common.h: pmt_spawn) with its
  * settings (PM_CHECK, PM_TCACHE_COUNT) and parameters (PMT_SIZE, PMT_OFFSET,
- * PMT_OVER, PMT_MODE) in the environment; the parent checks the signal and
+ * PMT_OVER, PMT_MODE, PMT_CALL) in the environment; the parent checks the signal and
  * that stderr holds "pmalloc" and the problem text from core-contract.md.
  *
  * Correspondence with GrapheneOS hardened_malloc's test/ programs:
@@ -18,6 +18,7 @@
  *   double_free_large_delayed            | double_free_mmap_delayed
  *   (none: medium blocks)                | double_free_medium[_notcache]
  *   (none: threads)                      | double_free_threads_{exited,alive}_*
+ *   (none: a block merged into top)      | double_free_top_*, *_freed_top_*
  *   invalid_free_protected               | invalid_free_protected
  *   invalid_free_unprotected             | invalid_free_unprotected
  *   invalid_free_small_region            | invalid_free_small_region (p + 16 KiB)
@@ -121,6 +122,26 @@ static int child_double_free_delayed(void)
     sink(p);
     pm_free(p);
     return survived("second pm_free");
+}
+
+/* The freed block is the last one carved: it merges into the top chunk, and
+ * a second free, a realloc or a usable-size query of it (PMT_CALL) must still
+ * be told apart from a pointer that was never handed out. */
+static int child_freed_into_top(void)
+{
+    size_t n = env_size("PMT_SIZE", 32);
+    const char *call = getenv("PMT_CALL");
+    void *g0 = pm_malloc(n), *p = pm_malloc(n);
+    PMT_REQUIRE(g0 && p, "malloc");
+    pm_free(p);
+    sink(p);
+    if (call && strcmp(call, "realloc") == 0)
+        sink(pm_realloc(p, n * 2));
+    else if (call && strcmp(call, "usable") == 0)
+        fprintf(stderr, "pmt: usable size %zu\n", pm_malloc_usable_size(p));
+    else
+        pm_free(p);
+    return survived(call ? call : "second pm_free");
 }
 
 static pthread_barrier_t df_barrier;
@@ -416,6 +437,13 @@ static const spec_t specs[] = {
       { "PMT_SIZE=4000", "PMT_MODE=alive" }, DF, ABORTS },
     { "double_free_threads_alive_small_notcache", "double_free_threads",
       { "PMT_SIZE=32", "PMT_MODE=alive", NOTC }, DF, ABORTS },
+    { "double_free_top_small_notcache", "freed_into_top", { "PMT_SIZE=32", NOTC }, DF,
+      ABORTS },
+    { "double_free_top_uncached", "freed_into_top", { "PMT_SIZE=40000" }, DF, ABORTS },
+    { "realloc_freed_top_uncached", "freed_into_top", { "PMT_SIZE=40000", "PMT_CALL=realloc" },
+      FREED, ABORTS },
+    { "usable_size_freed_top_notcache", "freed_into_top",
+      { "PMT_SIZE=32", NOTC, "PMT_CALL=usable" }, FREED, ABORTS },
 
     { "invalid_free_small_plus8", "free_offset", { "PMT_SIZE=64", "PMT_OFFSET=8" }, INV,
       ABORTS },
@@ -510,6 +538,7 @@ static void run_spec(void **state)
 static const pmt_case_t cases[] = {
     { "double_free", child_double_free },
     { "double_free_delayed", child_double_free_delayed },
+    { "freed_into_top", child_freed_into_top },
     { "double_free_threads", child_double_free_threads },
     { "free_offset", child_free_offset },
     { "free_small_region", child_free_small_region },
