@@ -49,6 +49,7 @@ size_t _pm_opt_using(int id, char *buf, size_t cap);
 void _pm_config_report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define PM_REPORT_HIDE 1    /* count it, do not print it (too many already)  */
 #define PM_REPORT_NOTE 2    /* print it unless quiet, do not count, no abort  */
+#define PM_REPORT_CALL 4    /* a program's call: count, print, never abort    */
 void _pm_config_vreport(int flags, const char *fmt, va_list ap);
 /* on_bad_config in force while loading (-1: use the setting). */
 extern int _pm_config_mode;

@@ -132,7 +132,9 @@ void _pm_config_vreport(int flags, const char *fmt, va_list ap)
     line[n++] = '\n';
     if (_pm_config_diag_fd >= 0)
         _pm_write_all(_pm_config_diag_fd, line, n);
-    if (mode == PM_BAD_ABORT && !(flags & PM_REPORT_NOTE)) {
+    /* Why a call never aborts: it returns 0 and the program can act on
+     * that (jemalloc's abort_conf spares mallctl in the same way). */
+    if (mode == PM_BAD_ABORT && !(flags & (PM_REPORT_NOTE | PM_REPORT_CALL))) {
         static const char msg[] = "pmalloc: aborting (on_bad_config = abort)\n";
         if (_pm_config_diag_fd >= 0)
             _pm_write_all(_pm_config_diag_fd, msg, sizeof msg - 1);
@@ -543,6 +545,15 @@ static int mallopt_first(int id, int param, uint8_t bit)
     return first;
 }
 
+/* A pm_mallopt problem: said as the settings say, but never an abort. */
+static void mallopt_report(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    _pm_config_vreport(PM_REPORT_CALL, fmt, ap);
+    va_end(ap);
+}
+
 int _pm_options_set(int param, int value)
 {
     int id = -1;
@@ -551,7 +562,7 @@ int _pm_options_set(int param, int value)
             id = i;
     if (id < 0) {
         if (mallopt_first(-1, param, 0))
-            _pm_config_report("pm_mallopt(%d, %d): unknown parameter", param, value);
+            mallopt_report("pm_mallopt(%d, %d): unknown parameter", param, value);
         errno = EINVAL;
         return 0;
     }
@@ -562,8 +573,8 @@ int _pm_options_set(int param, int value)
         if (mallopt_first(id, param, 1)) {
             _pm_opt_format(id, d->min, lo, sizeof lo);
             _pm_opt_format(id, d->max, hi, sizeof hi);
-            _pm_config_report("pm_mallopt(%s, %d): out of range [%s, %s]; %s stays %s",
-                              d->env, value, lo, hi, d->key, now);
+            mallopt_report("pm_mallopt(%s, %d): out of range [%s, %s]; %s stays %s",
+                           d->env, value, lo, hi, d->key, now);
         }
         errno = ERANGE;
         return 0;
@@ -571,8 +582,8 @@ int _pm_options_set(int param, int value)
     int (*busy)(int, size_t) = __atomic_load_n(&_pm_options_busy_hook, __ATOMIC_ACQUIRE);
     if (busy && (size_t)value != PM_OPT_STATE_VALUE(id) && busy(id, (size_t)value)) {
         if (mallopt_first(id, param, 2))
-            _pm_config_report("pm_mallopt(%s, %d): too late to change %s; it stays %s",
-                              d->env, value, d->key, now);
+            mallopt_report("pm_mallopt(%s, %d): too late to change %s; it stays %s",
+                           d->env, value, d->key, now);
         errno = EBUSY;
         return 0;
     }

@@ -6,6 +6,7 @@
  * directory, unreadable, over-long lines). Drives _pm_options_load directly
  * with fd 2 captured; on_bad_config=abort runs in a forked child.
  */
+#include "../common.h"
 #include "cfgtest.h"
 
 /* Load with PM_CONFIG pointing at a file holding text; returns stderr. */
@@ -508,35 +509,55 @@ static void test_on_bad_config_file(void **state)
     free(err);
 }
 
+static int load_with_bad_env(void *arg)
+{
+    (void)arg;
+    setenv("PM_ON_BAD_CONFIG", "abort", 1);
+    setenv("PM_ARENA_MAX", "banana", 1);
+    _pm_options_load();
+    return 0;
+}
+
 static void test_on_bad_config_abort(void **state)
 {
     (void)state;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        signal(SIGABRT, SIG_DFL);
-        dup2(fds[1], 2);
-        setenv("PM_ON_BAD_CONFIG", "abort", 1);
-        setenv("PM_ARENA_MAX", "banana", 1);
-        _pm_options_load();
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[1024];
-    ssize_t n, len = 0;
-    while ((n = read(fds[0], buf + len, sizeof buf - 1 - (size_t)len)) > 0)
-        len += n;
-    buf[len] = '\0';
-    close(fds[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    assert_true(WIFSIGNALED(st));
-    assert_int_equal(WTERMSIG(st), SIGABRT);
-    cfgt_assert_has(buf, "pmalloc: PM_ARENA_MAX='banana': not a number");
-    cfgt_assert_has(buf, "pmalloc: aborting (on_bad_config = abort)");
+    pmt_child_t c;
+    assert_int_equal(pmt_fork_run(load_with_bad_env, NULL, 30, &c), 0);
+    assert_true(WIFSIGNALED(c.status));
+    assert_int_equal(WTERMSIG(c.status), SIGABRT);
+    cfgt_assert_has(c.err, "pmalloc: PM_ARENA_MAX='banana': not a number");
+    cfgt_assert_has(c.err, "pmalloc: aborting (on_bad_config = abort)");
+    pmt_child_free(&c);
+}
+
+/* Exit status 0 when each bad call returned 0 with its errno. */
+static int mallopt_bad_calls(void *arg)
+{
+    (void)arg;
+    setenv("PM_ON_BAD_CONFIG", "abort", 1);
+    _pm_options_load();
+    errno = 0;
+    if (_pm_options_set(12345, 1) != 0 || errno != EINVAL)
+        return 1;
+    errno = 0;
+    if (_pm_options_set(PM_ARENA_MAX, 0) != 0 || errno != ERANGE)
+        return 2;
+    return 0;
+}
+
+/* A program's pm_mallopt call returns 0 on a bad value; even with
+ * on_bad_config = abort it prints, and the program goes on. */
+static void test_mallopt_never_aborts(void **state)
+{
+    (void)state;
+    pmt_child_t c;
+    assert_int_equal(pmt_fork_run(mallopt_bad_calls, NULL, 30, &c), 0);
+    assert_true(WIFEXITED(c.status));
+    assert_int_equal(WEXITSTATUS(c.status), 0);
+    cfgt_assert_has(c.err, "pmalloc: pm_mallopt(12345, 1): unknown parameter\n");
+    cfgt_assert_has(c.err, "pmalloc: pm_mallopt(PM_ARENA_MAX, 0): out of range");
+    cfgt_assert_lacks(c.err, "aborting");
+    pmt_child_free(&c);
 }
 
 static int busy_check(int id, size_t v)
@@ -639,6 +660,7 @@ int main(void)
         T(test_file_long_lines),
         T(test_on_bad_config_file),
         T(test_on_bad_config_abort),
+        T(test_mallopt_never_aborts),
         T(test_mallopt_errors),
         T(test_print_config),
 #undef T
