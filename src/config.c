@@ -252,9 +252,14 @@ static char *ini_read_line(char *str, int num, void *stream)
     config_ini_t *c = stream;
     if (c->pos >= c->len || num < 4)
         return NULL;
-    const char *p = c->text + c->pos, *nl = memchr(p, '\n', c->len - c->pos);
-    const char *e = nl ? nl : c->text + c->len;
-    c->pos = (size_t)(e - c->text) + (nl != NULL);
+    /* A line ends at LF, CRLF or a lone CR: why CR too, files from old Mac
+     * editors have nothing else, and read as one line their keys vanished. */
+    const char *p = c->text + c->pos, *end = c->text + c->len, *e = p;
+    while (e < end && *e != '\n' && *e != '\r')
+        e++;
+    c->pos = (size_t)(e - c->text);
+    if (e < end)
+        c->pos += *e == '\r' && e + 1 < end && e[1] == '\n' ? 2 : 1;
     c->line++;
     if (c->line == 1 && e - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         p += 3; /* why: a UTF-8 byte order mark, as editors on Windows write */

@@ -234,6 +234,14 @@ static void test_file_values(void **state)
     assert_int_equal(value(PM_OPT_check), 1);
     assert_int_equal(_pm_opt_state[PM_OPT_check].line, 5);
     free(err);
+    /* Lines that end in a lone CR (old Mac editors), line numbers kept. */
+    err = load_ini("cr.ini", "[pmalloc]\rarena_max = 5\r\rcheck = 9\rperturb = 3", &path);
+    cfgt_assert_hasf(err, "%s:4: check=9 out of range", path);
+    assert_int_equal(cfgt_diag_lines(err), 1);
+    assert_int_equal(value(PM_OPT_arena_max), 5);
+    assert_int_equal(value(PM_OPT_perturb), 3);
+    assert_int_equal(_pm_opt_state[PM_OPT_perturb].line, 5);
+    free(err);
     /* Empty value, overflow, negative, fraction, unit on a count. */
     err = load_ini("vals.ini", "[pmalloc]\narena_max =\nmmap_threshold = 99999999999999999999999\n"
                                "trim_threshold = -1\ntop_pad = 1.5M\nmmap_max = 3K\n", &path);
