@@ -126,6 +126,8 @@ PM_COLD __attribute__((noreturn)) void _pm_report_bad(void *p, const char *call,
     char *x = h->first, *end = h->end, *limit = (char *)h + PM_HEAP_SIZE;
     if (end > limit || end < x)
         end = limit;
+    else if ((char *)c >= end)
+        _pm_fatal(call, p, "invalid pointer (past the used part of its heap)");
     for (unsigned long steps = 0; x < end && steps < (1ul << 24); steps++) {
         pm_chunk_t *xc = (pm_chunk_t *)x;
         uint64_t xh = chunk_head(xc);
@@ -142,9 +144,17 @@ PM_COLD __attribute__((noreturn)) void _pm_report_bad(void *p, const char *call,
             unsigned st = head_state(xh);
             if (xc == c)
                 break;
-            if (st == PM_ST_FREE || st == PM_ST_TOP || st == PM_ST_CACHED)
+            if (st == PM_ST_FREE || st == PM_ST_CACHED)
                 _pm_fatal(call, p, freed_call ? "double free (pointer into freed memory at %p)"
                                               : "pointer already freed (memory at %p is free)",
+                          (void *)xc);
+            /* Why both: inside the top, a block freed into it and a pointer
+             * that was never handed out look the same. */
+            if (st == PM_ST_TOP)
+                _pm_fatal(call, p, freed_call ? "double free or invalid pointer (inside the "
+                                                "top chunk at %p)"
+                                              : "pointer already freed or never handed out "
+                                                "(inside the top chunk at %p)",
                           (void *)xc);
             _pm_fatal(call, p, "invalid pointer (inside the block at %p)", chunk2mem(xc));
         }
