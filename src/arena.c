@@ -40,6 +40,11 @@ void _pm_heap_register(pm_heap_t *h)
 
 void _pm_heap_unmap(pm_heap_t *h)
 {
+    /* Why wait: another thread may still be purging a tail it cut from this
+     * heap; unmapped first, a new mapping could land where that madvise
+     * then zeroes it. */
+    while (__atomic_load_n(&h->purging, __ATOMIC_ACQUIRE))
+        sched_yield();
     uintptr_t a = (uintptr_t)h;
     __atomic_fetch_and(&_pm_heap_map[a >> (PM_HEAP_SHIFT + 6)],
                        ~((uint64_t)1 << ((a >> PM_HEAP_SHIFT) & 63)), __ATOMIC_RELEASE);

@@ -370,6 +370,7 @@ static size_t heap_cut_tail(pm_arena_t *a, pm_heap_t *hp, pm_chunk_t *c, size_t 
     a->tail.addr = (void *)cut;
     a->tail.len = (size_t)(hp->end - (char *)cut);
     a->tail.heap = hp;
+    __atomic_fetch_add(&hp->purging, 1, __ATOMIC_RELEASE); /* until the tail's purge is done */
     a->held -= a->tail.len;
     hp->end = (char *)cut;
     chunk_set(c, ns, PM_ST_FREE, pinuse);
@@ -538,23 +539,27 @@ bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp)
     if (h->zero_from > h->end)
         h->zero_from = h->end;
     top_write(a, a->top);
-    __atomic_store_n(&h->purging, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&h->purging, 1, __ATOMIC_RELEASE);
     return true;
 }
 
 void _pm_purge_done(pm_purge_t *pp)
 {
-    __atomic_store_n(&pp->heap->purging, 0, __ATOMIC_RELEASE);
+    __atomic_fetch_sub(&pp->heap->purging, 1, __ATOMIC_RELEASE);
 }
 
 bool _pm_bins_grow_inplace(pm_arena_t *a, pm_chunk_t *c, size_t csize)
 {
+    /* Why wait before reading the heads: waiting drops the lock, and another
+     * thread may meanwhile carve the top after c or free the chunk before
+     * it (which changes c's PREV_INUSE bit). */
+    if (chunk_at(c, head_size(chunk_head(c))) == a->top)
+        wait_purge(a);
     uint64_t h = chunk_head(c);
     size_t s = head_size(h);
     pm_chunk_t *n = chunk_at(c, s);
     uint64_t nh = head_checked(n, "pm_realloc", chunk2mem(c));
     if (head_state(nh) == PM_ST_TOP) {
-        wait_purge(a);
         if (top_size(a) < csize - s + PM_MIN_CHUNK && !top_grow(a, csize - s + PM_MIN_CHUNK))
             return false;
         pm_chunk_t *nt = chunk_at(c, csize);

@@ -199,7 +199,9 @@ typedef struct pm_heap {
     char *first;            /* first chunk                               */
     char *end;              /* end of the part in use (top's end)         */
     char *zero_from;        /* memory from here to the heap's end is zero */
-    int purging;            /* a purge of [end, ...) is in flight         */
+    int purging;            /* purges of [end, ...) in flight (atomic):
+                             * of the top in the newest heap, of cut-off
+                             * tails in older ones                       */
 } pm_heap_t;
 
 #define PM_HEAP_MAGIC 0x706d68656170ull

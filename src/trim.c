@@ -84,8 +84,10 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
     a->release = NULL;
     a->tail.len = 0;
     _pm_arena_unlock(a);
-    if (tail.len)
+    if (tail.len) {
         _pm_os_purge(tail.addr, tail.len);
+        _pm_purge_done(&tail);
+    }
     if (purge) {
         _pm_os_purge(pp.addr, pp.len);
         _pm_purge_done(&pp);
