@@ -264,6 +264,8 @@ typedef struct pm_arena {
     uint64_t sweep_at;      /* ms: the next sweep is due                   */
     uintptr_t top_hi;       /* highest top start seen since the last sweep */
     size_t purged;          /* bytes given back by sweeps (stats)          */
+    int sweep_wanted;       /* a companion: it has something for a sweep
+                             * (atomic; its owner's sweeps run its own)    */
     pm_heap_t *spare;       /* a mapped heap not in use yet                */
     pm_heap_t *release;     /* an emptied heap to unmap after unlocking    */
     struct pm_purge tail;   /* an old heap's cut-off tail, to purge         */

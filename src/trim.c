@@ -57,6 +57,10 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
     bool purge = false;
     pm_chunk_t *held[PM_TRIM_BATCH];
     size_t nheld = 0;
+    /* Why a companion sweeps with its owner: a thread that stopped freeing
+     * big blocks no longer calls into its companion, whose free runs would
+     * then never decay. */
+    pm_arena_t *big = NULL;
     size_t top = (size_t)(a->heap->end - (char *)a->top);
     size_t decay = PM_OPT(decay_ms);
     if (decay == 0) {
@@ -70,12 +74,22 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
         /* Why look at the clock only then: nothing to give back otherwise
          * (a sweep keeps top_pad of the top and PM_STASH_MAX of the stash). */
         size_t floor = trim_threshold() > PM_OPT(top_pad) ? trim_threshold() : PM_OPT(top_pad);
-        if (a->dirty || top > floor + _pm_os_page_size() || a->stash_bytes > PM_STASH_MAX) {
+        bool wanted = a->dirty || top > floor + _pm_os_page_size() ||
+                      a->stash_bytes > PM_STASH_MAX;
+        pm_arena_t *b = __atomic_load_n(&a->big, __ATOMIC_ACQUIRE);
+        if (a->is_big)
+            __atomic_store_n(&a->sweep_wanted, wanted, __ATOMIC_RELAXED);
+        else if (b && __atomic_load_n(&b->sweep_wanted, __ATOMIC_RELAXED))
+            big = b;
+        if (wanted || big) {
             uint64_t now = _pm_os_now_ms();
             /* Why the second test: decay_ms may have been lowered since. */
             if (now >= a->sweep_at || a->sweep_at - now > decay) {
-                nheld = sweep_plan(a, top, held, &pp, &purge);
+                if (wanted)
+                    nheld = sweep_plan(a, top, held, &pp, &purge);
                 a->sweep_at = now + decay;
+            } else {
+                big = NULL;
             }
         }
     }
@@ -101,6 +115,10 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
         for (size_t i = 0; i < nheld; i++)
             _pm_bins_free_clean(a, held[i], "pm_free");
         _pm_arena_unlock_trim(a);
+    }
+    if (big && pthread_mutex_trylock(&big->lock) == 0) {
+        big->lock_acquired++;
+        _pm_arena_unlock_trim(big);
     }
 }
 

@@ -217,14 +217,22 @@ static void test_mmap_max(void **state)
  * The thread cache is off (PM_TCACHE_COUNT=0 in every run) so that no block
  * stays parked. 32 MiB fits one heap; 64 MiB needs a second one. */
 /* With PMT_WAIT_MS set: let that many ms pass three times, with a small
- * and a large allocation after each, so that every arena sweeps twice. */
+ * and a large allocation after each, so that every arena sweeps twice.
+ * With PMT_WAIT_SMALL set, only small blocks (enough for the cache to
+ * refill): a thread that stopped using big blocks still sees their free
+ * runs decay. */
 static void decay_wait(void)
 {
-    const char *v = getenv("PMT_WAIT_MS");
+    const char *v = getenv("PMT_WAIT_MS"), *small = getenv("PMT_WAIT_SMALL");
     for (int i = 0; v && *v && i < 3; i++) {
         usleep((useconds_t)atoi(v) * 1000);
-        pm_free(pm_malloc(100));
-        pm_free(pm_malloc(100000));
+        void *b[64];
+        for (int j = 0; j < 64; j++)
+            b[j] = pm_malloc(3000);
+        for (int j = 0; j < 64; j++)
+            pm_free(b[j]);
+        if (!small)
+            pm_free(pm_malloc(100000));
     }
 }
 
@@ -668,7 +676,9 @@ static void test_decay(void **state)
     const char *slow[] = { "PM_DECAY_MS=100000", "PMT_WAIT_MS=30", "PMT_EXPECT=stays", NULL };
     const char *off[] = { "PM_DECAY_MS=0", "PMT_WAIT_MS=30", "PMT_EXPECT=stays", NULL };
     const char *mopt[] = { "PM_DECAY_MS=100000", "PMT_WAIT_MS=30", "PMT_EXPECT=falls", NULL };
+    const char *small[] = { "PMT_WAIT_MS=30", "PMT_WAIT_SMALL=1", "PMT_EXPECT=falls", NULL };
     pmt_run_case_ok("decay", dflt, 30);
+    pmt_run_case_ok("decay", small, 30);
     pmt_run_case_ok("decay", fast, 30);
     pmt_run_case_ok("decay", slow, 30);
     pmt_run_case_ok("decay", off, 30);
