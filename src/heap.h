@@ -311,6 +311,7 @@ typedef struct pm_tbin { /* 16 bytes: pm_free indexes bins by chunk size */
 } pm_tbin_t;
 
 #define PM_REMOTE_MAX 64
+#define PM_REMOTE_BYTES (64 * PM_KIB) /* nor more bytes than this parked */
 #define PM_REMOTE_AHEAD 8 /* how far ahead a remote chain's prefetch hints point */
 
 typedef struct pm_tcache {
@@ -321,6 +322,7 @@ typedef struct pm_tcache {
     pm_tbin_t bins[PM_NCLASS_TC];
     unsigned nclass;      /* classes in use: 0..nclass-1                   */
     uint32_t nremote;
+    size_t remote_bytes;  /* what the remote blocks hold                  */
     void *remote[PM_REMOTE_MAX]; /* blocks of other arenas, freed in a batch */
     struct pm_tcache *next;
     struct pm_tcache **prevp;
@@ -449,7 +451,8 @@ bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t head);
 void _pm_tcache_flush_all(pm_tcache_t *tc);
 /* A full bin: send its older half back, then push p (key already set). */
 PM_COLD void _pm_tcache_push_full(pm_tbin_t *b, void *p);
-void _pm_tcache_remote_push(pm_tcache_t *tc, void *p);
+/* Park p (size bytes, another arena's) for a batched return. */
+void _pm_tcache_remote_push(pm_tcache_t *tc, void *p, size_t size);
 void _pm_tcache_remote_flush(pm_tcache_t *tc);
 void _pm_tcache_stats(size_t *blocks, size_t *bytes);
 void _pm_tcache_fork_lock(void);

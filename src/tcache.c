@@ -263,13 +263,17 @@ void _pm_tcache_remote_flush(pm_tcache_t *tc)
         }
     }
     tc->nremote = 0;
+    tc->remote_bytes = 0;
 }
 
-void _pm_tcache_remote_push(pm_tcache_t *tc, void *p)
+void _pm_tcache_remote_push(pm_tcache_t *tc, void *p, size_t size)
 {
-    if (tc->nremote == PM_REMOTE_MAX)
-        _pm_tcache_remote_flush(tc);
     tc->remote[tc->nremote++] = p;
+    tc->remote_bytes += size;
+    /* Why a byte bound too: a thread that frees a few big blocks of another
+     * arena and then frees no more would keep them from it for good. */
+    if (tc->nremote == PM_REMOTE_MAX || tc->remote_bytes >= PM_REMOTE_BYTES)
+        _pm_tcache_remote_flush(tc);
 }
 
 static void bin_flush(pm_tbin_t *b, uint32_t keep)
@@ -441,7 +445,7 @@ bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t h)
     if (heap_of(c)->arena != tc->arena) {
         /* Another arena's block: back to its owner in a batch. */
         *mem_word0(p) = tc_key(p);
-        _pm_tcache_remote_push(tc, p);
+        _pm_tcache_remote_push(tc, p, head_size(h));
         return true;
     }
     unsigned k = size_class_floor(head_size(h));

@@ -941,6 +941,51 @@ static void test_mallinfo_moves(void **state)
     pmt_run_case_ok("mallinfo_moves", NULL, 30);
 }
 
+/* Blocks freed by a thread that lives on (and frees nothing more) go back
+ * to their arena, but for a bounded remainder: 64 KiB and one block. */
+enum { RF_N = 60, RF_SIZE = 30000 };
+static void *rf_blocks[RF_N];
+static pthread_barrier_t rf_barrier;
+
+static void *remote_freer(void *arg)
+{
+    (void)arg;
+    pm_free(pm_malloc(16)); /* an arena and a cache of its own */
+    for (int i = 0; i < RF_N; i++)
+        pm_free(rf_blocks[i]);
+    pthread_barrier_wait(&rf_barrier); /* freed; main looks now */
+    pthread_barrier_wait(&rf_barrier);
+    return NULL;
+}
+
+static int child_remote_frees_return(void)
+{
+    pthread_barrier_init(&rf_barrier, NULL, 2);
+    for (int i = 0; i < RF_N; i++) {
+        rf_blocks[i] = pm_malloc(RF_SIZE);
+        PMT_REQUIRE(rf_blocks[i] != NULL, "malloc");
+        memset(rf_blocks[i], 0x6b, RF_SIZE);
+    }
+    size_t used = pm_mallinfo().uordblks;
+    pthread_t t;
+    PMT_REQUIRE(pthread_create(&t, NULL, remote_freer, NULL) == 0, "pthread_create");
+    pthread_barrier_wait(&rf_barrier);
+    size_t after = pm_mallinfo().uordblks;
+    pthread_barrier_wait(&rf_barrier);
+    pthread_join(t, NULL);
+    PMT_REQUIRE(after + RF_N * RF_SIZE <= used + 64 * 1024 + 2 * RF_SIZE,
+                "uordblks %zu -> %zu: the freed blocks stayed with the other thread", used,
+                after);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+static void test_remote_frees_return(void **state)
+{
+    (void)state;
+    pmt_run_case_ok("remote_frees_return", NULL, 30);
+}
+
 static const pmt_case_t cases[] = {
     { "mallopt_errors", child_mallopt_errors },
     { "mallopt_valid", child_mallopt_valid },
@@ -950,6 +995,7 @@ static const pmt_case_t cases[] = {
     { "stats_per_arena", child_stats_per_arena },
     { "init_race", child_init_race },
     { "mallinfo_moves", child_mallinfo_moves },
+    { "remote_frees_return", child_remote_frees_return },
 };
 
 int main(int argc, char **argv)
@@ -982,6 +1028,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_malloc_stats),
         cmocka_unit_test(test_init_idempotent),
         cmocka_unit_test(test_mallinfo_moves),
+        cmocka_unit_test(test_remote_frees_return),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
