@@ -157,6 +157,13 @@ static uint64_t stamp_of(pm_arena_t *a, pm_chunk_t *c, size_t s)
     return s >= PM_PURGE_MIN && _pm_check_level == 0 ? *chunk_stamp(c) : a->purge_gen;
 }
 
+/* The bytes of free chunk c (s bytes) whose pages may be resident: a
+ * stamped run's count, a smaller chunk whole. */
+static size_t dirty_of(pm_chunk_t *c, size_t s)
+{
+    return s >= PM_PURGE_MIN && _pm_check_level == 0 ? *chunk_dirty(c) : s;
+}
+
 /* The older of two stamps: a run keeps the age of its oldest part, so that
  * splitting or merging does not make long-unused pages look fresh. */
 static uint64_t stamp_min(uint64_t x, uint64_t y)
@@ -168,14 +175,18 @@ static uint64_t stamp_min(uint64_t x, uint64_t y)
     return x < y ? x : y;
 }
 
-static void bins_insert_stamped(pm_arena_t *a, pm_chunk_t *c, size_t size, uint64_t stamp);
+static void bins_insert_run(pm_arena_t *a, pm_chunk_t *c, size_t size, uint64_t stamp,
+                            size_t dirty);
 
 void _pm_bins_insert(pm_arena_t *a, pm_chunk_t *c, size_t size)
 {
-    bins_insert_stamped(a, c, size, a->purge_gen);
+    bins_insert_run(a, c, size, a->purge_gen, size);
 }
 
-static void bins_insert_stamped(pm_arena_t *a, pm_chunk_t *c, size_t size, uint64_t stamp)
+/* Bin c with its sweep stamp and its count of dirty bytes (capped at size;
+ * none makes it clean). */
+static void bins_insert_run(pm_arena_t *a, pm_chunk_t *c, size_t size, uint64_t stamp,
+                            size_t dirty)
 {
     unsigned k = bin_index(size);
     pm_chunk_t *head = a->bins[k];
@@ -190,9 +201,13 @@ static void bins_insert_stamped(pm_arena_t *a, pm_chunk_t *c, size_t size, uint6
     else if (size >= PM_PURGE_MIN) {
         /* Why at level 0 only: the stamp would read as a write after free
          * to the free-fill check, and purged pages lose the fill. */
-        *chunk_stamp(c) = stamp;
-        if (stamp != PM_STAMP_CLEAN)
-            a->dirty += size;
+        if (dirty > size)
+            dirty = size;
+        if (dirty && stamp == PM_STAMP_CLEAN)
+            stamp = a->purge_gen;
+        *chunk_stamp(c) = dirty ? stamp : PM_STAMP_CLEAN;
+        *chunk_dirty(c) = dirty;
+        a->dirty += dirty;
     }
     a->free_bytes += size;
     a->nfree++;
@@ -214,8 +229,10 @@ void _pm_bins_unlink(pm_arena_t *a, pm_chunk_t *c, size_t size, const char *call
         link_set(&fd->bk, bk);
     if (!a->bins[k])
         a->binmap[k >> 6] &= ~((uint64_t)1 << (k & 63));
-    if (size >= PM_PURGE_MIN && _pm_check_level == 0 && *chunk_stamp(c) != PM_STAMP_CLEAN)
-        a->dirty -= size < a->dirty ? size : a->dirty;
+    if (size >= PM_PURGE_MIN && _pm_check_level == 0) {
+        size_t d = *chunk_dirty(c);
+        a->dirty -= d < a->dirty ? d : a->dirty;
+    }
     a->free_bytes -= size;
     a->nfree--;
 }
@@ -242,17 +259,19 @@ static void top_write(pm_arena_t *a, pm_chunk_t *t)
 }
 
 /* Take size bytes off the front of free chunk c (already unlinked), which
- * is s bytes long; the rest goes back to the bins when it is worth a chunk,
- * with the free run's stamp (its pages are as old as they were). */
+ * is s bytes long with dirty of them maybe resident; the rest goes back to
+ * the bins when it is worth a chunk, with the free run's stamp (its pages
+ * are as old as they were) and as many dirty bytes as it can hold (where in
+ * the run they lie is not known). */
 static pm_chunk_t *chunk_split(pm_arena_t *a, pm_chunk_t *c, size_t s, size_t size,
-                               uint64_t stamp)
+                               uint64_t stamp, size_t dirty)
 {
     if (s - size >= PM_MIN_CHUNK) {
         pm_chunk_t *r = chunk_at(c, size);
         size_t rs = s - size;
         chunk_set(r, rs, PM_ST_FREE, PM_PREV_INUSE);
         chunk_at(r, rs)->prev_size = rs;
-        bins_insert_stamped(a, r, rs, stamp);
+        bins_insert_run(a, r, rs, stamp, dirty);
         s = size;
     } else {
         pm_chunk_t *n = chunk_at(c, s);
@@ -305,8 +324,9 @@ pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how)
         size_t s = head_size(h);
         if (s >= csize) {
             uint64_t st = stamp_of(a, c, s);
+            size_t d = dirty_of(c, s);
             _pm_bins_unlink(a, c, s, "pm_malloc");
-            return chunk_split(a, c, s, csize, st);
+            return chunk_split(a, c, s, csize, st, d);
         }
         c = link_get(a, &c->fd, "pm_malloc");
     }
@@ -323,8 +343,9 @@ pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how)
         if (PM_UNLIKELY(head_state(h) != PM_ST_FREE || bin_index(head_size(h)) != j))
             _pm_fatal("pm_malloc", chunk2mem(c), "corrupted free list (chunk in wrong bin)");
         uint64_t st = stamp_of(a, c, head_size(h));
+        size_t d = dirty_of(c, head_size(h));
         _pm_bins_unlink(a, c, head_size(h), "pm_malloc");
-        return chunk_split(a, c, head_size(h), csize, st);
+        return chunk_split(a, c, head_size(h), csize, st, d);
     }
     /* The top chunk, grown if needed; it always keeps room for a header. */
     wait_purge(a);
@@ -395,16 +416,20 @@ bool _pm_bins_cut_old_tail(pm_arena_t *a, size_t keep)
         size_t s = head_size(h);
         if (head_state(h) != PM_ST_FREE || s != fence->prev_size)
             continue;
+        uint64_t st = stamp_of(a, c, s);
+        size_t d = dirty_of(c, s);
         _pm_bins_unlink(a, c, s, "pm_malloc_trim");
         size_t ns = heap_cut_tail(a, hp, c, s, h & PM_PREV_INUSE, keep);
-        _pm_bins_insert(a, c, ns);
+        bins_insert_run(a, c, ns, st, d);
         if (ns != s)
             return true;
     }
     return false;
 }
 
-void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
+/* Free chunk c into a's bins, coalescing; clean: its pages were just given
+ * back, so only what it merges with counts as dirty. */
+static void bins_free_run(pm_arena_t *a, pm_chunk_t *c, const char *call, bool clean)
 {
     /* No stale cache key may outlive the block: a chunk carved here later
      * would read as already freed. */
@@ -420,7 +445,8 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
     uint64_t nh = head_checked(n, call, mem);
     if (PM_UNLIKELY(!(nh & PM_PREV_INUSE) || head_state(nh) == PM_ST_DEAD))
         _pm_fatal(call, mem, "corrupted boundary tag (next chunk at %p disagrees)", (void *)n);
-    uint64_t st = a->purge_gen;
+    uint64_t st = clean ? PM_STAMP_CLEAN : a->purge_gen;
+    size_t dirty = clean ? 0 : s;
 
     if (!(h & PM_PREV_INUSE)) {
         size_t ps = c->prev_size;
@@ -432,6 +458,7 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
             _pm_fatal(call, mem, "corrupted boundary tag (previous chunk %p is not free)",
                       (void *)p);
         st = stamp_min(st, stamp_of(a, p, ps));
+        dirty += dirty_of(p, ps);
         _pm_bins_unlink(a, p, ps, call);
         chunk_head_store(c, 0); /* scrub: a later free of this address must not look valid */
         c = p;
@@ -447,6 +474,7 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
     if (head_state(nh) == PM_ST_FREE) {
         size_t ns = head_size(nh);
         st = stamp_min(st, stamp_of(a, n, ns));
+        dirty += dirty_of(n, ns);
         _pm_bins_unlink(a, n, ns, call);
         chunk_head_store(n, 0);
         s += ns;
@@ -474,21 +502,17 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
     if (PM_UNLIKELY(head_state(nh) == PM_ST_FENCE && hp != a->heap &&
                     s > trim_threshold() + PM_MIN_CHUNK && !a->tail.len))
         s = heap_cut_tail(a, hp, c, s, h & PM_PREV_INUSE, PM_OPT(top_pad));
-    bins_insert_stamped(a, c, s, st);
+    bins_insert_run(a, c, s, st, dirty);
+}
+
+void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
+{
+    bins_free_run(a, c, call, false);
 }
 
 void _pm_bins_free_clean(pm_arena_t *a, pm_chunk_t *c, const char *call)
 {
-    size_t s = head_size(chunk_head(c));
-    _pm_bins_free(a, c, call);
-    uint64_t h = chunk_head(c);
-    /* Why only then: a run merged with a neighbour holds dirty pages too,
-     * and a run whose heap is being released is in no bin. */
-    if (head_state(h) == PM_ST_FREE && head_size(h) == s && s >= PM_PURGE_MIN &&
-        _pm_check_level == 0 && heap_of(c) != a->release) {
-        *chunk_stamp(c) = PM_STAMP_CLEAN;
-        a->dirty -= s < a->dirty ? s : a->dirty;
-    }
+    bins_free_run(a, c, call, _pm_check_level == 0);
 }
 
 size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t min,
@@ -576,10 +600,11 @@ bool _pm_bins_grow_inplace(pm_arena_t *a, pm_chunk_t *c, size_t csize)
         return false;
     size_t ns = head_size(nh);
     uint64_t st = stamp_of(a, n, ns);
+    size_t d = dirty_of(n, ns);
     _pm_bins_unlink(a, n, ns, "pm_realloc");
     chunk_head_store(n, 0);
     a->in_use -= s; /* chunk_split adds the whole result back */
-    chunk_split(a, c, s + ns, csize, st);
+    chunk_split(a, c, s + ns, csize, st, d);
     chunk_set(c, head_size(chunk_head(c)), PM_ST_INUSE, h & PM_PREV_INUSE);
     return true;
 }

@@ -55,8 +55,11 @@ int _pm_check_arena(pm_arena_t *a, int mode)
                     if (stamp != PM_STAMP_CLEAN && stamp > a->purge_gen)
                         BAD("chunk %p: sweep stamp %llu from the future", (void *)c,
                             (unsigned long long)stamp);
-                    if (stamp != PM_STAMP_CLEAN)
-                        dirty += s;
+                    size_t d = *chunk_dirty(c);
+                    if (d > s || (d == 0) != (stamp == PM_STAMP_CLEAN))
+                        BAD("chunk %p: %zu dirty bytes of %zu, stamp %llu", (void *)c, d, s,
+                            (unsigned long long)stamp);
+                    dirty += d;
                 }
             } else if (st == PM_ST_INUSE || st == PM_ST_CACHED) {
                 in_use += s;

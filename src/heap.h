@@ -231,9 +231,12 @@ typedef struct pm_purge {
 /* Free runs at least this big are worth a madvise when they sit unused. */
 #define PM_PURGE_MIN   (64 * PM_KIB)
 /* The sweep stamp of a free chunk of PM_PURGE_MIN or more: its fifth word,
- * past the links; PM_STAMP_CLEAN once its pages went back. */
+ * past the links; PM_STAMP_CLEAN once its pages went back. Its sixth word
+ * counts the bytes that may still be resident: a run merged from a purged
+ * part and a freshly freed one holds only the latter's. */
 #define PM_STAMP_CLEAN UINT64_MAX
 PM_INLINE uint64_t *chunk_stamp(pm_chunk_t *c) { return &((uint64_t *)c)[4]; }
+PM_INLINE uint64_t *chunk_dirty(pm_chunk_t *c) { return &((uint64_t *)c)[5]; }
 #define PM_QUARANTINE  256
 #define PM_QUARANTINE_BYTES (4 * PM_MIB)
 
@@ -259,7 +262,8 @@ typedef struct pm_arena {
     /* decay (decay_ms > 0): free runs of PM_PURGE_MIN and more carry the
      * sweep generation they were binned in; a sweep gives back the ones
      * older than the last sweep, and the top past its high-water mark */
-    size_t dirty;           /* bytes of such runs not given back yet       */
+    size_t dirty;           /* bytes of such runs not given back yet (the
+                             * sum of their dirty words)                  */
     uint64_t purge_gen;     /* sweeps so far                              */
     uint64_t sweep_at;      /* ms: the next sweep is due                   */
     uintptr_t top_hi;       /* highest top start seen since the last sweep */

@@ -17,8 +17,8 @@
 static void purge_run(pm_chunk_t *c)
 {
     size_t page = _pm_os_page_size();
-    /* The header, links and stamp stay; the pages after them go. */
-    uintptr_t from = ((uintptr_t)c + 5 * sizeof(uint64_t) + page - 1) & ~(page - 1);
+    /* The header, links, stamp and dirty count stay; the pages after go. */
+    uintptr_t from = ((uintptr_t)(chunk_dirty(c) + 1) + page - 1) & ~(page - 1);
     uintptr_t to = ((uintptr_t)c + head_size(chunk_head(c))) & ~(page - 1);
     if (to > from)
         _pm_os_purge((void *)from, to - from);
@@ -45,7 +45,7 @@ static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_purge_
     if (*purge)
         a->purged += pp->len;
     for (size_t i = 0; i < n; i++)
-        a->purged += head_size(chunk_head(held[i]));
+        a->purged += *chunk_dirty(held[i]);
     a->purge_gen++;
     a->top_hi = (uintptr_t)a->top;
     return n;

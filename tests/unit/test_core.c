@@ -30,6 +30,23 @@ static void assert_arena_valid(pm_arena_t *a)
     assert_int_equal(rc, 0);
 }
 
+/* A failed assert leaves its test at once, maybe with an arena locked; the
+ * next test would then hang on that lock instead of running. Tests run in
+ * one thread, so a lock that trylock finds busy is this thread's. */
+static int unlock_arenas(void **state)
+{
+    (void)state;
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < 2 * n; i++) {
+        pm_arena_t *a = arena_slot(i, n);
+        if (a) {
+            (void)pthread_mutex_trylock(&a->lock);
+            pthread_mutex_unlock(&a->lock);
+        }
+    }
+    return 0;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -228,7 +245,22 @@ static void test_decay_stamps(void **state)
     assert_int_equal(a->dirty, dirty0 + 256 * PM_KIB); /* r2 only */
     _pm_bins_free_clean(a, r1, "test");
     assert_int_equal(*chunk_stamp(r1), PM_STAMP_CLEAN);
+    assert_int_equal(*chunk_dirty(r1), 0);
     assert_int_equal(a->dirty, dirty0 + 256 * PM_KIB);
+    /* Both clean: a block carved from one and freed again makes that run
+     * dirty by the block's size, not by the whole run's. */
+    n = _pm_bins_take_runs(a, held, 8, PM_PURGE_MIN, false, "test");
+    for (size_t i = 0; i < n; i++)
+        _pm_bins_free_clean(a, held[i], "test");
+    assert_int_equal(a->dirty, 0);
+    assert_int_equal(*chunk_stamp(r2), PM_STAMP_CLEAN);
+    part = _pm_bins_alloc(a, 64 * PM_KIB, &how);
+    assert_true(part == r1 || part == r2);
+    assert_int_equal(a->dirty, 0);
+    _pm_bins_free(a, part, "test");
+    assert_int_equal(*chunk_dirty(part), 64 * PM_KIB);
+    assert_int_equal(*chunk_stamp(part), a->purge_gen);
+    assert_int_equal(a->dirty, 64 * PM_KIB);
     _pm_arena_unlock(a);
     assert_arena_valid(a);
     _pm_arena_lock(a);
@@ -575,26 +607,28 @@ static void test_corrupt_link_aborts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_size_classes),
-        cmocka_unit_test(test_checksum_catches_every_bit),
-        cmocka_unit_test(test_bins_split_and_coalesce),
-        cmocka_unit_test(test_grow_and_shrink_in_place),
-        cmocka_unit_test(test_trim_gives_pages_back),
-        cmocka_unit_test(test_decay_stamps),
-        cmocka_unit_test(test_large_companion),
-        cmocka_unit_test(test_realloc_moves_within_arena),
-        cmocka_unit_test(test_large_registry),
-        cmocka_unit_test(test_tcache_keeps_and_flushes),
-        cmocka_unit_test(test_tcache_refill_borrows_bigger_class),
-        cmocka_unit_test(test_stash_bound_follows_use),
-        cmocka_unit_test(test_stash_bound_without_decay),
-        cmocka_unit_test(test_stash_of_idle_arena),
-        cmocka_unit_test(test_diag_format),
-        cmocka_unit_test(test_os_read_file),
-        cmocka_unit_test(test_os_count_cpulist),
-        cmocka_unit_test(test_corrupt_link_aborts),
+#define T(f) cmocka_unit_test_teardown(f, unlock_arenas)
+        T(test_size_classes),
+        T(test_checksum_catches_every_bit),
+        T(test_bins_split_and_coalesce),
+        T(test_grow_and_shrink_in_place),
+        T(test_trim_gives_pages_back),
+        T(test_decay_stamps),
+        T(test_large_companion),
+        T(test_realloc_moves_within_arena),
+        T(test_large_registry),
+        T(test_tcache_keeps_and_flushes),
+        T(test_tcache_refill_borrows_bigger_class),
+        T(test_stash_bound_follows_use),
+        T(test_stash_bound_without_decay),
+        T(test_stash_of_idle_arena),
+        T(test_diag_format),
+        T(test_os_read_file),
+        T(test_os_count_cpulist),
+        T(test_corrupt_link_aborts),
         /* last: it leaves the arena's first heap mostly free */
-        cmocka_unit_test(test_first_heap_outlives_its_blocks),
+        T(test_first_heap_outlives_its_blocks),
+#undef T
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
