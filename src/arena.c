@@ -120,6 +120,7 @@ static pm_arena_t *arena_map(void)
     a->heap = h;
     a->nheaps = 1;
     a->held = (size_t)(h->end - (char *)h);
+    _pm_stats_held((ptrdiff_t)a->held);
     a->top = (pm_chunk_t *)h->first;
     chunk_set(a->top, (size_t)(h->end - h->first), PM_ST_TOP, PM_PREV_INUSE);
     return a;

@@ -492,6 +492,11 @@ void _pm_arena_unlock_trim(pm_arena_t *a);
  * back over the next sweeps goes now (a run's worth of the largest). */
 void _pm_arena_unlock_idle(pm_arena_t *a);
 
+/* stats.c */
+/* Bytes held from the OS for heaps and mappings changed by delta: keeps the
+ * total and its peak (pm_mallinfo's usmblks). */
+void _pm_stats_held(ptrdiff_t delta);
+
 /* check.c */
 int _pm_check_arena(pm_arena_t *a, int fd_report);
 

@@ -177,6 +177,7 @@ void *_pm_large_alloc(size_t n, size_t align, bool *ok)
     table_put(table, table_cap, (uintptr_t)c, len);
     __atomic_store_n(&live_count, live_count + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&live_bytes, live_bytes + len, __ATOMIC_RELAXED);
+    _pm_stats_held((ptrdiff_t)len);
     pthread_mutex_unlock(&large_lock);
     return mem;
 }
@@ -222,6 +223,7 @@ void _pm_large_free(pm_chunk_t *c, const char *call, void *p)
     e->key |= 1;
     __atomic_store_n(&live_count, live_count - 1, __ATOMIC_RELAXED);
     __atomic_store_n(&live_bytes, live_bytes - len, __ATOMIC_RELAXED);
+    _pm_stats_held(-(ptrdiff_t)len);
     pthread_mutex_unlock(&large_lock);
     /* Why only while dynamic: a threshold the user set stays put. */
     size_t dyn = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
@@ -273,6 +275,7 @@ void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n)
         table_used++;
     table_put(table, table_cap, (uintptr_t)nc, blen);
     __atomic_store_n(&live_bytes, live_bytes - len + blen, __ATOMIC_RELAXED);
+    _pm_stats_held((ptrdiff_t)blen - (ptrdiff_t)len);
     pthread_mutex_unlock(&large_lock);
     if (!nb) {
         errno = ENOMEM;

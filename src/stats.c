@@ -47,7 +47,17 @@ static void arena_stats(pm_arena_t *a, pm_arena_stats_t *st)
     _pm_arena_unlock(a);
 }
 
-static size_t peak_held;
+static size_t held_total, held_peak;
+
+void _pm_stats_held(ptrdiff_t delta)
+{
+    size_t now = __atomic_add_fetch(&held_total, (size_t)delta, __ATOMIC_RELAXED);
+    size_t seen = __atomic_load_n(&held_peak, __ATOMIC_RELAXED);
+    while (delta > 0 && now > seen &&
+           !__atomic_compare_exchange_n(&held_peak, &seen, now, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+        ;
+}
 
 struct pm_mallinfo pm_mallinfo(void)
 {
@@ -72,12 +82,9 @@ struct pm_mallinfo pm_mallinfo(void)
     mi.uordblks = in_use > mi.fsmblks ? in_use - mi.fsmblks : 0;
     mi.fordblks += stashed;
     mi.narenas = n;
-    size_t total = mi.arena + mi.hblkhd, seen = __atomic_load_n(&peak_held, __ATOMIC_RELAXED);
-    while (total > seen &&
-           !__atomic_compare_exchange_n(&peak_held, &seen, total, false, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED))
-        ;
-    mi.usmblks = total > seen ? total : seen;
+    /* Why the larger: the arenas were read one by one, the peak at once. */
+    size_t total = mi.arena + mi.hblkhd, peak = __atomic_load_n(&held_peak, __ATOMIC_RELAXED);
+    mi.usmblks = total > peak ? total : peak;
     return mi;
 }
 

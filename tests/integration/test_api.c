@@ -941,6 +941,28 @@ static void test_mallinfo_moves(void **state)
     pmt_run_case_ok("mallinfo_moves", NULL, 30);
 }
 
+/* usmblks is the peak of arena + hblkhd, also of peaks no pm_mallinfo saw:
+ * a mapping and a heap grown and given back before the first call. */
+static int child_mallinfo_peak(void)
+{
+    void *m = pm_malloc(40 * PMT_MIB), *h = pm_malloc(20 * PMT_MIB);
+    PMT_REQUIRE(m && h, "malloc");
+    pm_free(m);
+    pm_free(h);
+    PMT_REQUIRE(pm_malloc_trim(0) == 1, "pm_malloc_trim gave nothing back");
+    struct pm_mallinfo mi = pm_mallinfo();
+    PMT_REQUIRE(mi.hblkhd == 0 && mi.arena < 20 * PMT_MIB, "arena %zu, hblkhd %zu", mi.arena,
+                mi.hblkhd);
+    PMT_REQUIRE(mi.usmblks >= 60 * PMT_MIB, "usmblks %zu, not the peak", mi.usmblks);
+    return 0;
+}
+
+static void test_mallinfo_peak(void **state)
+{
+    (void)state;
+    pmt_run_case_ok("mallinfo_peak", NULL, 30);
+}
+
 /* Blocks freed by a thread that lives on (and frees nothing more) go back
  * to their arena, but for a bounded remainder: 64 KiB and one block. */
 enum { RF_N = 60, RF_SIZE = 30000 };
@@ -996,6 +1018,7 @@ static const pmt_case_t cases[] = {
     { "init_race", child_init_race },
     { "mallinfo_moves", child_mallinfo_moves },
     { "remote_frees_return", child_remote_frees_return },
+    { "mallinfo_peak", child_mallinfo_peak },
 };
 
 int main(int argc, char **argv)
@@ -1029,6 +1052,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_init_idempotent),
         cmocka_unit_test(test_mallinfo_moves),
         cmocka_unit_test(test_remote_frees_return),
+        cmocka_unit_test(test_mallinfo_peak),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
