@@ -76,7 +76,9 @@ int    pm_mallopt(int param, int value);
 /* Flush the calling thread's cache and give free memory above pad bytes per
  * heap back to the OS. Returns 1 if any memory was given back. */
 int    pm_malloc_trim(size_t pad);
-/* One line per arena (heap, in use, free, top, mmapped) on stderr. */
+/* On stderr, one line per arena and per large companion (heap, in use, free,
+ * top, mmapped: the direct mappings its threads made, and more) and a total
+ * line. */
 void   pm_malloc_stats(void);
 /* Initialise; idempotent and thread-safe. Returns 0. */
 int    pm_init(void);

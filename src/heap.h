@@ -444,6 +444,8 @@ void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n);
 bool _pm_large_lookup(pm_chunk_t *c, size_t *size, bool *was_freed);
 size_t _pm_large_usable(pm_chunk_t *c);
 void _pm_large_stats(size_t *count, size_t *bytes);
+/* The live mappings made by threads of arena index (takes the large lock). */
+void _pm_large_arena_stats(uint32_t index, size_t *count, size_t *bytes);
 int _pm_large_check(void);
 void _pm_large_fork_lock(void);
 void _pm_large_fork_unlock(bool child);

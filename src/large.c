@@ -12,8 +12,9 @@
 #include <string.h>
 
 typedef struct {
-    uintptr_t key; /* chunk address; | 1 once freed (tombstone); 0 empty */
-    size_t len;    /* mapping length                                     */
+    uintptr_t key;  /* chunk address; | 1 once freed (tombstone); 0 empty */
+    size_t len;     /* mapping length                                     */
+    uint32_t arena; /* index of the arena whose thread mapped it          */
 } pm_lentry_t;
 
 #define PM_HUGE_PAGE ((size_t)2 << 20)
@@ -38,6 +39,8 @@ static pm_lentry_t *table;
 static size_t table_cap, table_used; /* used counts live + tombstones */
 static size_t live_count, live_bytes;
 static size_t moving; /* live chunks out of the table during an mremap */
+/* Live mappings by the arena of the thread that made them (stats). */
+static size_t arena_count[PM_ARENA_LIMIT], arena_bytes[PM_ARENA_LIMIT];
 
 static size_t slot_of(uintptr_t key, size_t cap)
 {
@@ -62,13 +65,14 @@ static pm_lentry_t *table_find(uintptr_t key, bool *tomb)
     return NULL;
 }
 
-static void table_put(pm_lentry_t *t, size_t cap, uintptr_t key, size_t len)
+static void table_put(pm_lentry_t *t, size_t cap, uintptr_t key, size_t len, uint32_t arena)
 {
     size_t i = slot_of(key, cap);
     while (t[i].key != 0 && t[i].key != (key | 1))
         i = (i + 1) & (cap - 1);
     t[i].key = key;
     t[i].len = len;
+    t[i].arena = arena;
 }
 
 /* Make room for one more entry; called and returns with large_lock held.
@@ -95,7 +99,7 @@ static bool table_reserve(void)
         size_t used = 0;
         for (size_t i = 0; i < table_cap; i++)
             if (table[i].key && !(table[i].key & 1)) {
-                table_put(nt, ncap, table[i].key, table[i].len);
+                table_put(nt, ncap, table[i].key, table[i].len, table[i].arena);
                 used++;
             }
         pm_lentry_t *old = table;
@@ -174,7 +178,11 @@ void *_pm_large_alloc(size_t n, size_t align, bool *ok)
     (void)table_find((uintptr_t)c, &tomb);
     if (!tomb)
         table_used++;
-    table_put(table, table_cap, (uintptr_t)c, len);
+    pm_arena_t *owner = _pm_tls_tc->arena;
+    uint32_t ai = owner ? owner->index : 0;
+    table_put(table, table_cap, (uintptr_t)c, len, ai);
+    arena_count[ai]++;
+    arena_bytes[ai] += len;
     __atomic_store_n(&live_count, live_count + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&live_bytes, live_bytes + len, __ATOMIC_RELAXED);
     _pm_stats_held((ptrdiff_t)len);
@@ -221,6 +229,8 @@ void _pm_large_free(pm_chunk_t *c, const char *call, void *p)
     if (_pm_check_level >= 1)
         _pm_debug_on_free(c, call, p);
     e->key |= 1;
+    arena_count[e->arena]--;
+    arena_bytes[e->arena] -= len;
     __atomic_store_n(&live_count, live_count - 1, __ATOMIC_RELAXED);
     __atomic_store_n(&live_bytes, live_bytes - len, __ATOMIC_RELAXED);
     _pm_stats_held(-(ptrdiff_t)len);
@@ -245,6 +255,7 @@ void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n)
         _pm_fatal("pm_realloc", p, tomb ? "pointer already freed" : "invalid pointer");
     }
     size_t len = e->len, off = c->prev_size;
+    uint32_t ai = e->arena;
     large_check_head(c, len, "pm_realloc", p);
     bool ovf = false;
     size_t nlen = page_round(off + PM_HDR + n + large_extra(), &ovf);
@@ -273,7 +284,8 @@ void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n)
     (void)table_find((uintptr_t)nc, &t2);
     if (!t2)
         table_used++;
-    table_put(table, table_cap, (uintptr_t)nc, blen);
+    table_put(table, table_cap, (uintptr_t)nc, blen, ai);
+    arena_bytes[ai] += blen - len;
     __atomic_store_n(&live_bytes, live_bytes - len + blen, __ATOMIC_RELAXED);
     _pm_stats_held((ptrdiff_t)blen - (ptrdiff_t)len);
     pthread_mutex_unlock(&large_lock);
@@ -290,16 +302,27 @@ void _pm_large_stats(size_t *count, size_t *bytes)
     *bytes = __atomic_load_n(&live_bytes, __ATOMIC_RELAXED);
 }
 
+void _pm_large_arena_stats(uint32_t index, size_t *count, size_t *bytes)
+{
+    pthread_mutex_lock(&large_lock);
+    *count = arena_count[index];
+    *bytes = arena_bytes[index];
+    pthread_mutex_unlock(&large_lock);
+}
+
 int _pm_large_check(void)
 {
     int bad = 0;
     pthread_mutex_lock(&large_lock);
-    size_t n = 0;
+    size_t n = 0, bytes = 0, by_arena = 0;
+    for (uint32_t i = 0; i < PM_ARENA_LIMIT; i++)
+        by_arena += arena_bytes[i];
     for (size_t i = 0; table && i < table_cap; i++) {
         uintptr_t k = table[i].key;
         if (!k || (k & 1))
             continue;
         n++;
+        bytes += table[i].len;
         pm_chunk_t *c = (pm_chunk_t *)k;
         uint64_t h = chunk_head(c);
         if (!chunk_head_ok(c, h) || head_state(h) != PM_ST_MMAPPED ||
@@ -312,6 +335,11 @@ int _pm_large_check(void)
     if (n + moving != live_count) {
         _pm_diag("pm_check_heap: %zu mapped chunks registered, %zu counted", n + moving,
                  live_count);
+        bad = 1;
+    }
+    if (by_arena != live_bytes || (!moving && bytes != live_bytes)) {
+        _pm_diag("pm_check_heap: %zu mapped bytes registered, %zu counted, %zu by arena",
+                 bytes, live_bytes, by_arena);
         bad = 1;
     }
     pthread_mutex_unlock(&large_lock);

@@ -12,6 +12,8 @@
     X(free, "free", a->free_bytes)                          \
     X(free_chunks, "free chunks", a->nfree)                 \
     X(top, "top", (size_t)(a->heap->end - (char *)a->top))  \
+    X(mmapped, "mmapped", mapped(a, false))                 \
+    X(mappings, "mappings", mapped(a, true))                \
     X(stashed, "stashed", a->stash_bytes + remote_bytes(a))  \
     X(dirty, "unpurged", a->dirty)                          \
     X(purged, "purged", a->purged)                          \
@@ -19,6 +21,16 @@
     X(threads, "threads", (size_t)a->attached)              \
     X(locks, "locks", (size_t)a->lock_acquired)             \
     X(contended, "contended", (size_t)__atomic_load_n(&a->lock_contended, __ATOMIC_RELAXED))
+
+/* Direct mappings made by a's threads (shown on the arena's line, not its
+ * companion's). */
+static size_t mapped(pm_arena_t *a, bool count)
+{
+    size_t n = 0, bytes = 0;
+    if (!a->is_big)
+        _pm_large_arena_stats(a->index, &n, &bytes);
+    return count ? n : bytes;
+}
 
 static size_t remote_bytes(pm_arena_t *a)
 {

@@ -761,7 +761,8 @@ static int child_stats_per_arena(void)
     pthread_t t[STATS_THREADS];
     void *mine = pm_malloc(5000);
     void *big = pm_malloc(PMT_MIB);
-    PMT_REQUIRE(mine && big, "malloc");
+    void *mapped = pm_malloc(40 * PMT_MIB); /* a direct mapping, made by arena 0's thread */
+    PMT_REQUIRE(mine && big && mapped, "malloc");
     pthread_barrier_init(&stats_barrier, NULL, STATS_THREADS + 1);
     for (long i = 0; i < STATS_THREADS; i++)
         pthread_create(&t[i], NULL, stats_thread, (void *)i);
@@ -771,6 +772,7 @@ static int child_stats_per_arena(void)
     PMT_REQUIRE(pmt_capture_begin(&cap) == 0, "capture");
     pm_malloc_stats();
     char *text = pmt_capture_end(&cap);
+    size_t text_len = strlen(text); /* the lines are cut apart below */
     pthread_barrier_wait(&stats_barrier);
     for (int i = 0; i < STATS_THREADS; i++)
         pthread_join(t[i], NULL);
@@ -789,7 +791,23 @@ static int child_stats_per_arena(void)
         l = e ? e + 1 : NULL;
     }
     PMT_REQUIRE(lines >= mi.narenas, "%zu arena lines for %zu arenas", lines, mi.narenas);
+    /* The mapping shows on arena 0's line, and on no other. */
+    size_t total = 0, n0 = 0, nmaps = 0;
+    for (char *l = text; l < text + text_len; l += strlen(l) + 1) {
+        const char *m = strstr(l, " mmapped ");
+        size_t bytes, count;
+        if (m && sscanf(m, " mmapped %zu mappings %zu", &bytes, &count) == 2) {
+            total += bytes;
+            nmaps += count;
+            if (strncmp(l, "pmalloc: arena 0:", 17) == 0)
+                n0 = bytes;
+        }
+    }
+    PMT_REQUIRE(n0 >= 40 * PMT_MIB && total == n0 && nmaps == 1 && mi.hblkhd == n0,
+                "arena 0 mmapped %zu, all lines %zu in %zu, hblkhd %zu", n0, total, nmaps,
+                mi.hblkhd);
     free(text);
+    pm_free(mapped);
     pm_free(mine);
     pm_free(big);
     PMT_REQUIRE_HEAP_OK();
