@@ -44,7 +44,9 @@ struct pm_mallinfo {
     size_t hblks;    /* chunks currently mmapped directly                */
     size_t hblkhd;   /* bytes in those chunks                            */
     size_t usmblks;  /* peak of arena + hblkhd (bytes)                   */
-    size_t fsmblks;  /* bytes in blocks parked in thread caches          */
+    size_t fsmblks;  /* bytes in blocks parked in thread caches, each at
+                      * its cache class's size (a block may be up to a
+                      * quarter bigger: the excess reads as in use)     */
     size_t uordblks; /* bytes in use by the program (chunk sizes)        */
     size_t fordblks; /* bytes free in the arena heaps (bins, tops, stashes) */
     size_t keepcost; /* bytes in the top chunks, releasable by trimming  */
@@ -74,7 +76,9 @@ size_t pm_malloc_usable_size(void *ptr);
  * (value out of range) or EBUSY (the change can no longer take effect). */
 int    pm_mallopt(int param, int value);
 /* Flush the calling thread's cache and give free memory above pad bytes per
- * heap back to the OS. Returns 1 if any memory was given back. */
+ * heap back to the OS. Returns 1 if any memory was given back. As glibc's,
+ * it may say 1 again for free runs under 64 KiB given back before: only
+ * bigger runs remember that their pages went back. */
 int    pm_malloc_trim(size_t pad);
 /* On stderr, one line per arena and per large companion (heap, in use, free,
  * top, mmapped: the direct mappings its threads made, and more) and a total
