@@ -488,6 +488,8 @@ void _pm_options_load(void)
     _pm_options_env(env_mode);
     _pm_options_env_typos();
     _pm_config_mode = -1;
+    if (_pm_options_loaded_hook)
+        _pm_options_loaded_hook();
     if (PM_OPT(print_config) && !_pm_config_no_print && _pm_config_diag_fd >= 0)
         _pm_config_dump_fd(_pm_config_diag_fd, PM_DUMP_TEXT);
     errno = saved;
@@ -616,7 +618,7 @@ int _pm_config_dump_fd(int fd, int format)
     if (format == PM_DUMP_TEXT) {
         out_str(&o, "pmalloc settings (config file: ");
         out_str(&o, file_path[0] ? file_path : "none");
-        out_fmt(&o, "; program: %s)\n", prog && *prog ? prog : "?");
+        out_fmt(&o, "; program: %s)\n", prog && *prog ? prog : "none");
     } else {
         out_str(&o, "{\"file\": ");
         out_json_str(&o, file_path[0] ? file_path : NULL);
@@ -624,9 +626,13 @@ int _pm_config_dump_fd(int fd, int format)
         out_json_str(&o, prog && *prog ? prog : NULL);
         out_fmt(&o, ", \"problems\": %u, \"settings\": {", _pm_config_error_count());
     }
+    size_t (*now_hook)(int) = _pm_options_now_hook;
     for (int id = 0; id < PM_OPT_COUNT; id++) {
         const pm_opt_desc_t *d = &_pm_opt_desc[id];
         size_t dv = _pm_options_default(id);
+        size_t now = now_hook ? now_hook(id) : 0;
+        char nowt[32];
+        _pm_opt_format(id, now, nowt, sizeof nowt);
         _pm_opt_format(id, st[id].value, val, sizeof val);
         _pm_opt_format(id, dv, def, sizeof def);
         _pm_config_source_text(id, st[id].src, st[id].line, src, sizeof src);
@@ -641,6 +647,8 @@ int _pm_config_dump_fd(int fd, int format)
             out_str(&o, ")");
             if (st[id].src != PM_SRC_DEFAULT)
                 out_fmt(&o, " [default %s]", def);
+            if (now)
+                out_fmt(&o, " [in force now: %s, mmap_dynamic]", nowt);
             out_str(&o, "\n");
             continue;
         }
@@ -648,6 +656,10 @@ int _pm_config_dump_fd(int fd, int format)
         out_json_value(&o, id, st[id].value);
         out_str(&o, ", \"default\": ");
         out_json_value(&o, id, dv);
+        if (now) {
+            out_str(&o, ", \"now\": ");
+            out_json_value(&o, id, now);
+        }
         out_str(&o, ", \"source\": ");
         out_json_str(&o, src);
         if (st[id].has_prev) {

@@ -33,6 +33,16 @@ static int options_busy(int id, size_t value)
     return 0;
 }
 
+/* The thresholds mmap_dynamic moves, for the config dump. */
+static size_t options_now(int id)
+{
+    if (id == PM_OPT_mmap_threshold)
+        return __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
+    if (id == PM_OPT_trim_threshold)
+        return __atomic_load_n(&_pm_trim_dyn, __ATOMIC_RELAXED);
+    return 0;
+}
+
 void _pm_init_slow(void)
 {
     if (__atomic_load_n(&init_running, __ATOMIC_ACQUIRE) &&
@@ -56,9 +66,10 @@ void _pm_init_slow(void)
                                               : ~(uint64_t)0;
     }
     _pm_options_busy_hook = options_busy;
+    _pm_options_now_hook = options_now;
+    _pm_options_loaded_hook = _pm_mmap_dynamic_reset;
     _pm_options_load();
     _pm_check_level = (int)PM_OPT(check);
-    _pm_mmap_dynamic_reset();
     _pm_fork_install();
     errno = saved;
     __atomic_store_n(&_pm_initialized, 1, __ATOMIC_RELEASE);

@@ -33,6 +33,8 @@ pm_opt_state_t _pm_opt_state[PM_OPT_COUNT] = {
 };
 
 int (*_pm_options_busy_hook)(int id, size_t value);
+size_t (*_pm_options_now_hook)(int id);
+void (*_pm_options_loaded_hook)(void);
 
 int _pm_config_mode = -1;
 int _pm_config_diag_fd = 2;

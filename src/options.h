@@ -108,6 +108,12 @@ size_t _pm_options_default(int id);
  * that differs from the one in force; nonzero means the change can no longer
  * take effect (pm_mallopt fails with EBUSY). NULL: never busy. */
 extern int (*_pm_options_busy_hook)(int id, size_t value);
+/* The core says here what value of setting id is in force when it differs
+ * from the setting (mmap_dynamic's moving thresholds); 0 otherwise. */
+extern size_t (*_pm_options_now_hook)(int id);
+/* Called once the settings are loaded, before they are printed: the core
+ * sets up what follows from them (the dynamic thresholds). */
+extern void (*_pm_options_loaded_hook)(void);
 /* Back to the built-in defaults: sources cleared, error count 0. Tests. */
 void _pm_options_reset(void);
 /* Problems found in the configuration since the last reset or load

@@ -689,7 +689,71 @@ static void test_decay(void **state)
     pmt_run_case_ok("decay_thread_exit", slow_exit, 30);
 }
 
+/* ---- mmap_dynamic ---------------------------------------------------------- */
+
+/* Is a block of n bytes a direct mapping? (one made and freed) */
+static int mapped_block(size_t n)
+{
+    size_t before = pm_mallinfo().hblks;
+    void *p = pm_malloc(n);
+    PMT_REQUIRE(p != NULL, "malloc");
+    memset(p, 0x21, n);
+    int mapped = pm_mallinfo().hblks == before + 1;
+    pm_free(p);
+    return mapped;
+}
+
+/* The config dump as text, for the lines of the thresholds. */
+static char *dump_text(void)
+{
+    FILE *f = tmpfile();
+    PMT_REQUIRE(f != NULL && pm_config_dump(fileno(f), PM_DUMP_TEXT) == 0, "dump");
+    static char buf[16384];
+    rewind(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* PM_MMAP_DYNAMIC=1 with the thresholds unset: 128 KiB to start, then as
+ * big as the largest mapping freed, as glibc; the dump says so. */
+static int child_mmap_dynamic(void)
+{
+    PMT_REQUIRE(mapped_block(200 * 1024), "200 KiB was not mapped at the start (128K)");
+    PMT_REQUIRE(!mapped_block(200 * 1024), "200 KiB still mapped after one was freed");
+    PMT_REQUIRE(mapped_block(400 * 1024), "400 KiB was not mapped");
+    const char *d = dump_text();
+    fprintf(stderr, "pmt: dump:\n%s", d);
+    PMT_REQUIRE(strstr(d, "mmap_threshold = 32M (default) [in force now: 40") != NULL,
+                "the dump does not show the threshold in force");
+    PMT_REQUIRE(strstr(d, "trim_threshold = 128K (default) [in force now: 80") != NULL,
+                "the dump does not show the trim threshold in force");
+    return 0;
+}
+
+/* A threshold the user set stays put, dynamic or not. */
+static int child_mmap_dynamic_set(void)
+{
+    PMT_REQUIRE(!mapped_block(200 * 1024), "200 KiB mapped under a 1M threshold");
+    PMT_REQUIRE(mapped_block(2 * PMT_MIB), "2 MiB was not mapped");
+    PMT_REQUIRE(mapped_block(1536 * 1024), "1.5 MiB not mapped: the threshold moved");
+    PMT_REQUIRE(strstr(dump_text(), "in force now") == NULL, "a set threshold shown as moved");
+    return 0;
+}
+
+static void test_mmap_dynamic(void **state)
+{
+    (void)state;
+    const char *dyn[] = { "PM_MMAP_DYNAMIC=1", NULL };
+    const char *set[] = { "PM_MMAP_DYNAMIC=1", "PM_MMAP_THRESHOLD=1M", NULL };
+    pmt_run_case_ok("mmap_dynamic", dyn, 30);
+    pmt_run_case_ok("mmap_dynamic_set", set, 30);
+}
+
 static const pmt_case_t cases[] = {
+    { "mmap_dynamic", child_mmap_dynamic },
+    { "mmap_dynamic_set", child_mmap_dynamic_set },
     { "decay", child_decay },
     { "decay_mallopt", child_decay_mallopt },
     { "decay_trim", child_decay_trim },
@@ -729,6 +793,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mmap_max),
         cmocka_unit_test(test_trim_threshold),
         cmocka_unit_test(test_decay),
+        cmocka_unit_test(test_mmap_dynamic),
         cmocka_unit_test(test_top_pad),
         cmocka_unit_test(test_tcache),
         cmocka_unit_test(test_perturb),
