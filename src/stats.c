@@ -105,12 +105,16 @@ void pm_malloc_stats(void)
     pm_ensure_init();
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
     char line[512];
+    pm_arena_stats_t sum = {0};
     for (uint32_t i = 0; i < 2 * n; i++) {
         pm_arena_stats_t st;
         pm_arena_t *a = arena_slot(i, n);
         if (!a)
             continue;
         arena_stats(a, &st);
+#define PM_X_SUM(id, label, expr) sum.id += st.id;
+        PM_ARENA_STATS(PM_X_SUM)
+#undef PM_X_SUM
         size_t at = _pm_diag_format(line, sizeof line, "pmalloc: arena %u%s:", a->index,
                                     a->is_big ? " (large)" : "");
 #define PM_X_PRINT(id, label, expr)                                                    \
@@ -119,9 +123,13 @@ void pm_malloc_stats(void)
 #undef PM_X_PRINT
         _pm_diag_fd(2, "%s", line);
     }
-    struct pm_mallinfo mi = pm_mallinfo();
-    _pm_diag_fd(2, "pmalloc: total: arenas %zu, heap %zu, in use %zu, free %zu, top %zu, "
-                   "mmapped %zu in %zu chunks, cached %zu in %zu blocks",
-                mi.narenas, mi.arena, mi.uordblks, mi.fordblks, mi.keepcost, mi.hblkhd,
-                mi.hblks, mi.fsmblks, mi.smblks);
+    /* Why the arena lines' sums: the total must add them up (pm_mallinfo's
+     * fordblks, say, counts tops and stashes as free too). */
+    size_t maps, mapped, cached_n, cached;
+    _pm_large_stats(&maps, &mapped);
+    _pm_tcache_stats(&cached_n, &cached);
+    _pm_diag_fd(2, "pmalloc: total: arenas %u, heap %zu, in use %zu (cached %zu in %zu blocks), "
+                   "free %zu, top %zu, stashed %zu, unpurged %zu, mmapped %zu in %zu chunks",
+                n, sum.heap, sum.in_use, cached, cached_n, sum.free, sum.top, sum.stashed,
+                sum.dirty, mapped, maps);
 }

@@ -791,11 +791,22 @@ static int child_stats_per_arena(void)
         l = e ? e + 1 : NULL;
     }
     PMT_REQUIRE(lines >= mi.narenas, "%zu arena lines for %zu arenas", lines, mi.narenas);
-    /* The mapping shows on arena 0's line, and on no other. */
-    size_t total = 0, n0 = 0, nmaps = 0;
+    /* The mapping shows on arena 0's line, and on no other; the total line
+     * adds up the arena lines. */
+    size_t total = 0, n0 = 0, nmaps = 0, heaps = 0, heap_total = 0, free_sum = 0, free_total = 1;
     for (char *l = text; l < text + text_len; l += strlen(l) + 1) {
-        const char *m = strstr(l, " mmapped ");
-        size_t bytes, count;
+        const char *m;
+        size_t bytes, count, heap, fr;
+        if (sscanf(l, "pmalloc: total: arenas %*u, heap %zu, in use %*u (cached %*u in %*u "
+                      "blocks), free %zu", &heap_total, &free_total) == 2)
+            continue;
+        if (strncmp(l, "pmalloc: arena ", 15) == 0 && (m = strstr(l, " heap ")) &&
+            sscanf(m, " heap %zu", &heap) == 1 && (m = strstr(l, " free ")) &&
+            sscanf(m, " free %zu", &fr) == 1) {
+            heaps += heap;
+            free_sum += fr;
+        }
+        m = strstr(l, " mmapped ");
         if (m && sscanf(m, " mmapped %zu mappings %zu", &bytes, &count) == 2) {
             total += bytes;
             nmaps += count;
@@ -806,6 +817,9 @@ static int child_stats_per_arena(void)
     PMT_REQUIRE(n0 >= 40 * PMT_MIB && total == n0 && nmaps == 1 && mi.hblkhd == n0,
                 "arena 0 mmapped %zu, all lines %zu in %zu, hblkhd %zu", n0, total, nmaps,
                 mi.hblkhd);
+    PMT_REQUIRE(heaps > 0 && heaps == heap_total && free_sum == free_total,
+                "arena lines: heap %zu, free %zu; total line: heap %zu, free %zu", heaps,
+                free_sum, heap_total, free_total);
     free(text);
     pm_free(mapped);
     pm_free(mine);
