@@ -21,6 +21,17 @@ static void *enomem(void)
     return NULL;
 }
 
+/* A direct mapping of n bytes aligned to align, with its canary when the
+ * checks are on. *ok false: mmap_max reached or mmap refused (an arena may
+ * still serve it). */
+static void *large_alloc(size_t n, size_t align, bool *ok)
+{
+    void *p = _pm_large_alloc(n, align, ok);
+    if (p && _pm_check_level >= 1)
+        _pm_debug_on_alloc(mem2chunk(p), PM_FROM_FRESH);
+    return p;
+}
+
 /* Serve csize from arena a (locked on entry, unlocked on return), then from
  * the others, then from a direct mapping: NULL only when all are out. */
 static void *alloc_from(pm_arena_t *a, size_t csize, bool zero)
@@ -50,7 +61,7 @@ static void *alloc_from(pm_arena_t *a, size_t csize, bool zero)
         _pm_arena_lock(a);
     }
     bool ok;
-    void *p = _pm_large_alloc(csize, 0, &ok);
+    void *p = large_alloc(csize, 0, &ok);
     return p ? p : enomem();
 }
 
@@ -83,12 +94,9 @@ __attribute__((noinline)) void *_pm_alloc_slow(size_t n)
     size_t csize = chunk_size_for(n);
     if (n >= mmap_threshold()) {
         bool ok;
-        void *p = _pm_large_alloc(n, 0, &ok);
-        if (p || ok) {
-            if (p && _pm_check_level >= 1)
-                _pm_debug_on_alloc(mem2chunk(p), PM_FROM_FRESH);
+        void *p = large_alloc(n, 0, &ok);
+        if (p || ok)
             return p;
-        }
         /* mmap refused or mmap_max reached: an arena may still serve it. */
     }
     if (tc->real && tc->nclass && size_class_ceil(csize) < tc->nclass)
@@ -128,7 +136,7 @@ void *pm_calloc(size_t nmemb, size_t size)
     if (_pm_check_level == 0 && !PM_OPT(perturb) && n > PM_OPT(tcache_max)) {
         if (n >= mmap_threshold()) {
             bool ok;
-            void *p = _pm_large_alloc(n, 0, &ok);
+            void *p = large_alloc(n, 0, &ok);
             if (p || ok)
                 return p;
         }
@@ -149,14 +157,13 @@ static void *memalign_impl(size_t align, size_t n)
     if (n > PM_MAX_REQUEST || align > PM_MAX_REQUEST ||
         __builtin_add_overflow(csize, align + PM_MIN_CHUNK, &total))
         return enomem();
-    if (n + align >= mmap_threshold()) {
+    /* Why also by size: an arena serves at most half a heap with its slack
+     * (total), whatever the threshold says. */
+    if (n + align >= mmap_threshold() || total >= PM_HEAP_SIZE / 2) {
         bool ok;
-        void *p = _pm_large_alloc(n, align, &ok);
-        if (p || ok) {
-            if (p && _pm_check_level >= 1)
-                _pm_debug_on_alloc(mem2chunk(p), PM_FROM_FRESH);
+        void *p = large_alloc(n, align, &ok);
+        if (p || ok)
             return p;
-        }
     }
     if (total >= PM_HEAP_SIZE / 2)
         return enomem();

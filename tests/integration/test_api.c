@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include "../common.h"
 
+#include <sys/resource.h>
+
 #include <pthread.h>
 #include <strings.h>
 
@@ -380,6 +382,31 @@ static void test_memalign_alignments(void **state)
                 HEAP_OK();
             }
         }
+    }
+}
+
+/* Requests whose size and alignment add up to just under the mmap threshold
+ * (32 MiB by default) are too big for an arena with their alignment slack:
+ * they must still be served, by a mapping. */
+static void test_memalign_near_threshold(void **state)
+{
+    (void)state;
+    static const size_t cases[][2] = {
+        { 16 * PMT_MIB, 16 * PMT_MIB - 16 }, { 8 * PMT_MIB, 24 * PMT_MIB - 16 },
+        { 32, 32 * PMT_MIB - 64 },           { 64, 32 * PMT_MIB - 96 },
+        { 4096, 32 * PMT_MIB - 4096 - 16 },
+    };
+    for (size_t i = 0; i < PMT_ARRAY_LEN(cases); i++) {
+        size_t a = cases[i][0], n = cases[i][1];
+        errno = 0;
+        unsigned char *p = pm_memalign(a, n);
+        check_aligned_block(p, a, n, "pm_memalign");
+        pm_free(p);
+        void *r = NULL;
+        assert_int_equal(pm_posix_memalign(&r, a, n), 0);
+        check_aligned_block(r, a, n, "pm_posix_memalign");
+        pm_free(r);
+        HEAP_OK();
     }
 }
 
@@ -973,6 +1000,46 @@ static void test_mallinfo_moves(void **state)
     pmt_run_case_ok("mallinfo_moves", NULL, 30);
 }
 
+/* With the address space capped, the arenas fill and cannot add a heap (a
+ * 64 MiB reservation); a block then comes from a direct mapping though it is
+ * under the threshold. At PM_CHECK=1 it must carry its canary like any
+ * other, or its free reports an overflow that never happened. */
+static int child_mapping_fallback(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    PMT_REQUIRE(f && fscanf(f, "%lu", &pages) == 1, "statm");
+    fclose(f);
+    struct rlimit rl = { .rlim_cur = pages * 4096 + 512 * PMT_MIB,
+                         .rlim_max = pages * 4096 + 512 * PMT_MIB };
+    PMT_REQUIRE(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit");
+    static void *b[64];
+    int n = 0;
+    while (n < 64 && (b[n] = pm_malloc(20 * PMT_MIB)) != NULL)
+        n++;
+    PMT_REQUIRE(n >= 2 && n < 64, "%d blocks of 20 MiB under a 512 MiB cap", n);
+    pm_free(b[--n]);
+    pm_free(b[--n]); /* 40 MiB of room: no heap fits, a mapping does */
+    char *p = pm_malloc(10 * PMT_MIB);
+    PMT_REQUIRE(p != NULL, "10 MiB with 40 MiB of room");
+    memset(p, 0x3d, pm_malloc_usable_size(p));
+    pm_free(p);
+    while (n > 0)
+        pm_free(b[--n]);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+static void test_mapping_fallback(void **state)
+{
+    (void)state;
+    if (PMT_SANITIZER)
+        skip(); /* the sanitizers' shadow memory does not fit under the cap */
+    const char *l1[] = { "PM_CHECK=1", NULL };
+    pmt_run_case_ok("mapping_fallback", NULL, 30);
+    pmt_run_case_ok("mapping_fallback", l1, 30);
+}
+
 /* usmblks is the peak of arena + hblkhd, also of peaks no pm_mallinfo saw:
  * a mapping and a heap grown and given back before the first call. */
 static int child_mallinfo_peak(void)
@@ -1051,6 +1118,7 @@ static const pmt_case_t cases[] = {
     { "mallinfo_moves", child_mallinfo_moves },
     { "remote_frees_return", child_remote_frees_return },
     { "mallinfo_peak", child_mallinfo_peak },
+    { "mapping_fallback", child_mapping_fallback },
 };
 
 int main(int argc, char **argv)
@@ -1071,6 +1139,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_realloc_failure_keeps_block),
         cmocka_unit_test(test_realloc_of_aligned_block),
         cmocka_unit_test(test_memalign_alignments),
+        cmocka_unit_test(test_memalign_near_threshold),
         cmocka_unit_test(test_memalign_mixed_live),
         cmocka_unit_test(test_memalign_invalid),
         cmocka_unit_test(test_memalign_overflow),
@@ -1085,6 +1154,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mallinfo_moves),
         cmocka_unit_test(test_remote_frees_return),
         cmocka_unit_test(test_mallinfo_peak),
+        cmocka_unit_test(test_mapping_fallback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
