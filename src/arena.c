@@ -371,12 +371,13 @@ static void fork_child(void)
             continue;
         a->attached = (tc->real && tc->arena == a) ? 1 : 0;
         /* Why: a parent thread was giving pages past a heap's end back when
-         * it forked; in the child no one will finish that and clear the
-         * flag, and those pages may still hold data, so none is taken to
-         * be zero. */
+         * it forked; in the child no one will finish that and lower the
+         * count, and those pages may still hold data, so none is taken to
+         * be zero. A tail cut but not yet taken for purging is the one
+         * purge the child will still make (the next unlock takes it). */
         for (pm_heap_t *h = a->heap; h; h = h->prev) {
             if (h->purging) {
-                h->purging = 0;
+                h->purging = a->tail.len && a->tail.heap == h;
                 h->zero_from = (char *)h + PM_HEAP_SIZE;
             }
         }

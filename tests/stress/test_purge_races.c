@@ -10,6 +10,10 @@
  *  - release of a heap whose cut-off tail is being purged: the heap must
  *    not be unmapped before that madvise is done, or a new mapping in the
  *    hole is zeroed by it.
+ *  - fork while a cut tail waits for its purge (its cutter unlocked to map
+ *    a new heap): the child makes that purge itself, and may then release
+ *    the heap; it hung, its count of purges in flight gone below zero.
+ *    mmap() is defined here too, to hold that new heap's mapping open.
  * Each case runs in a fresh child with its own settings.
  */
 #define _GNU_SOURCE
@@ -17,6 +21,7 @@
 
 #include <pthread.h>
 #include <semaphore.h>
+#include <sys/wait.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -170,6 +175,92 @@ static int child_release_during_tail_purge(void)
     return 0;
 }
 
+/* ---- fork while a cut tail waits ------------------------------------------ */
+
+static volatile int mmap_armed, in_mmap;
+
+/* Why not under TSan: its runtime maps its own memory through mmap too and
+ * does not survive another definition of it. */
+#if !PMT_TSAN
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    /* A new heap is mapped with twice its size, to align it. */
+    if (mmap_armed && len == 2 * 64 * PMT_MIB) {
+        mmap_armed = 0;
+        in_mmap = 1;
+        usleep(300000);
+        in_mmap = 0;
+    }
+    return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+#endif
+
+enum { FT_MAX = 8000 };
+static void *ft_blocks[FT_MAX];
+
+static void *ft_grower(void *arg)
+{
+    (void)arg;
+    /* Over what any heap has left: the stash is coalesced (which cuts the
+     * old heap's tail), then the lock dropped to map a new heap. */
+    return pm_memalign(64, 30 * PMT_MIB);
+}
+
+static int child_fork_with_pending_tail(void)
+{
+    /* 32 KiB blocks until a third heap is 40 MiB in. */
+    uintptr_t h[3] = { 0 };
+    int n = 0;
+    while (n < FT_MAX) {
+        void *p = ft_blocks[n++] = pm_malloc(32 * 1024);
+        PMT_REQUIRE(p != NULL, "malloc");
+        uintptr_t hp = HEAP_OF(p);
+        for (int k = 0; k < 3; k++)
+            if (h[k] == hp || (h[k] == 0 && (h[k] = hp)))
+                break;
+        if (h[2] && (uintptr_t)p - h[2] > 40 * PMT_MIB)
+            break;
+    }
+    PMT_REQUIRE(h[2] != 0, "three heaps were not made");
+    /* The last blocks of the second heap, freed from the fence back: they
+     * wait in the stash. */
+    int last = -1;
+    for (int i = 0; i < n; i++)
+        if (HEAP_OF(ft_blocks[i]) == h[1])
+            last = i;
+    for (int i = last; i > last - 10; i--) {
+        pm_free(ft_blocks[i]);
+        ft_blocks[i] = NULL;
+    }
+    mmap_armed = 1;
+    pthread_t t;
+    pthread_create(&t, NULL, ft_grower, NULL);
+    while (!in_mmap)
+        usleep(1000);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        for (int i = 0; i < n; i++)
+            if (ft_blocks[i] && HEAP_OF(ft_blocks[i]) == h[1])
+                pm_free(ft_blocks[i]);
+        pm_malloc_trim(0);
+        pm_malloc_trim(0);
+        _exit(pm_check_heap() == 0 ? 0 : 3);
+    }
+    int st = 0;
+    PMT_REQUIRE(pid > 0 && waitpid(pid, &st, 0) == pid, "fork");
+    void *g;
+    pthread_join(t, &g);
+    PMT_REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child %s %d",
+                WIFSIGNALED(st) ? "was killed by signal" : "exited with",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    pm_free(g);
+    for (int i = 0; i < n; i++)
+        pm_free(ft_blocks[i]);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
 /* ---- cmocka ---------------------------------------------------------------- */
 
 static const char *const grow_env[] = { "PM_ARENA_MAX=1",   "PM_TCACHE_COUNT=0",
@@ -192,9 +283,19 @@ static void test_release_during_tail_purge(void **state)
     pmt_run_case_ok("release_during_tail_purge", NULL, 120);
 }
 
+static void test_fork_with_pending_tail(void **state)
+{
+    (void)state;
+    if (PMT_TSAN)
+        skip();
+    const char *env[] = { "PM_ARENA_MAX=1", "PM_DECAY_MS=0", NULL };
+    pmt_run_case_ok("fork_with_pending_tail", env, 120);
+}
+
 static const pmt_case_t cases[] = {
     { "grow_into_purged_top", child_grow_into_purged_top },
     { "release_during_tail_purge", child_release_during_tail_purge },
+    { "fork_with_pending_tail", child_fork_with_pending_tail },
 };
 
 int main(int argc, char **argv)
@@ -203,6 +304,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grow_into_purged_top),
         cmocka_unit_test(test_release_during_tail_purge),
+        cmocka_unit_test(test_fork_with_pending_tail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
