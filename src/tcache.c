@@ -255,8 +255,9 @@ void _pm_tcache_remote_flush(pm_tcache_t *tc)
         void *first = grp[0], *last = grp[n - 1];
         _pm_remote_push(a, first, last, bytes);
         /* Why drain here too: an arena no thread uses any more would hold
-         * what others gave back to it; a used one is drained by its owner. */
-        if (__atomic_load_n(&a->attached, __ATOMIC_RELAXED) == 0 &&
+         * what others gave back to it; a used one is drained by its owner.
+         * A companion is in use while its arena is (its own count stays 0). */
+        if (__atomic_load_n(&_pm_arenas[a->index]->attached, __ATOMIC_RELAXED) == 0 &&
             pthread_mutex_trylock(&a->lock) == 0) {
             a->lock_acquired++;
             idle_release_unlock(a);

@@ -270,6 +270,30 @@ static void test_decay_stamps(void **state)
     assert_arena_valid(a);
 }
 
+/* A block of a companion freed by a thread of another arena goes back in a
+ * remote batch; the companion of an arena in use is not idle, so that batch
+ * must not make it sweep at once, as an abandoned arena does. */
+static void test_remote_flush_to_busy_companion(void **state)
+{
+    (void)state;
+    pm_free(pm_malloc(64)); /* this thread's cache and arena */
+    pm_arena_t *b = _pm_arena_get_big_locked();
+    assert_non_null(b);
+    int how;
+    pm_chunk_t *c = _pm_bins_alloc(b, 64, &how);
+    assert_non_null(c);
+    uint64_t gen = b->purge_gen;
+    _pm_arena_unlock(b);
+    pm_tcache_t *tc = _pm_tls_tc;
+    assert_true(tc->real && tc->arena != b);
+    assert_true(__atomic_load_n(&_pm_arenas[b->index]->attached, __ATOMIC_RELAXED) > 0);
+    *mem_word0(chunk2mem(c)) = tc_key(chunk2mem(c));
+    _pm_tcache_remote_push(tc, chunk2mem(c), head_size(chunk_head(c)));
+    _pm_tcache_remote_flush(tc);
+    assert_int_equal(b->purge_gen, gen);
+    assert_arena_valid(b);
+}
+
 /* Chunks over the largest cache class live in a large companion. */
 static void test_large_companion(void **state)
 {
@@ -615,6 +639,7 @@ int main(void)
         T(test_trim_gives_pages_back),
         T(test_decay_stamps),
         T(test_large_companion),
+        T(test_remote_flush_to_busy_companion),
         T(test_realloc_moves_within_arena),
         T(test_large_registry),
         T(test_tcache_keeps_and_flushes),
