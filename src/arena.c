@@ -120,7 +120,6 @@ static pm_arena_t *arena_map(void)
     a->heap = h;
     a->nheaps = 1;
     a->held = (size_t)(h->end - (char *)h);
-    _pm_stats_held((ptrdiff_t)a->held);
     a->top = (pm_chunk_t *)h->first;
     chunk_set(a->top, (size_t)(h->end - h->first), PM_ST_TOP, PM_PREV_INUSE);
     return a;
@@ -143,6 +142,7 @@ static pm_arena_t *arena_big(pm_arena_t *o)
     pm_arena_t *won = __atomic_load_n(&o->big, __ATOMIC_RELAXED);
     if (!won) {
         _pm_heap_register(b->heap);
+        _pm_stats_held((ptrdiff_t)b->held); /* why here: a loser's heap goes */
         __atomic_store_n(&o->big, b, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&arena_list_lock);
@@ -174,6 +174,7 @@ pm_arena_t *_pm_arena_create(void)
     }
     a->index = n;
     _pm_heap_register(h);
+    _pm_stats_held((ptrdiff_t)a->held);
     _pm_arenas[n] = a;
     __atomic_store_n(&_pm_narenas, n + 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&arena_list_lock);
@@ -381,6 +382,10 @@ static void fork_child(void)
                 h->zero_from = (char *)h + PM_HEAP_SIZE;
             }
         }
+        /* The same for an emptied heap waiting to be unmapped: the child's
+         * next unlock unmaps it, after the count is down. */
+        if (a->release)
+            a->release->purging = a->tail.len && a->tail.heap == a->release;
         pthread_mutex_unlock(&a->lock);
     }
     pthread_mutex_unlock(&arena_list_lock);

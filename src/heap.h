@@ -498,6 +498,8 @@ void _pm_arena_unlock_idle(pm_arena_t *a);
 /* Bytes held from the OS for heaps and mappings changed by delta: keeps the
  * total and its peak (pm_mallinfo's usmblks). */
 void _pm_stats_held(ptrdiff_t delta);
+/* That total now (tests compare it with the arenas' and mappings' sums). */
+size_t _pm_stats_held_total(void);
 
 /* check.c */
 int _pm_check_arena(pm_arena_t *a, int fd_report);

@@ -61,6 +61,11 @@ static void arena_stats(pm_arena_t *a, pm_arena_stats_t *st)
 
 static size_t held_total, held_peak;
 
+size_t _pm_stats_held_total(void)
+{
+    return __atomic_load_n(&held_total, __ATOMIC_RELAXED);
+}
+
 void _pm_stats_held(ptrdiff_t delta)
 {
     size_t now = __atomic_add_fetch(&held_total, (size_t)delta, __ATOMIC_RELAXED);

@@ -4,6 +4,8 @@
  * thread cache and the diagnostics formatter. The validator runs after
  * every step.
  */
+#include "../common.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -292,6 +294,53 @@ static void test_remote_flush_to_busy_companion(void **state)
     _pm_tcache_remote_flush(tc);
     assert_int_equal(b->purge_gen, gen);
     assert_arena_valid(b);
+}
+
+/* Threads that share arenas make their companions at once: the losers of
+ * each race unmap theirs, and the held total (usmblks' source) must not
+ * count them. */
+enum { HR_THREADS = 12 };
+static pthread_barrier_t hr_barrier;
+
+static void *hr_thread(void *arg)
+{
+    (void)arg;
+    pthread_barrier_wait(&hr_barrier);
+    pm_free(pm_malloc(300000));
+    return NULL;
+}
+
+/* In a fresh process (PM_ARENA_MAX=2): no arena and no companion yet. */
+static int child_held_races(void)
+{
+    pthread_t t[HR_THREADS];
+    pthread_barrier_init(&hr_barrier, NULL, HR_THREADS);
+    for (int i = 0; i < HR_THREADS; i++)
+        pthread_create(&t[i], NULL, hr_thread, NULL);
+    for (int i = 0; i < HR_THREADS; i++)
+        pthread_join(t[i], NULL);
+    size_t held = 0, maps, mapped;
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < 2 * n; i++) {
+        pm_arena_t *a = arena_slot(i, n);
+        if (a) {
+            _pm_arena_lock(a);
+            held += a->held;
+            _pm_arena_unlock(a);
+        }
+    }
+    _pm_large_stats(&maps, &mapped);
+    PMT_REQUIRE(_pm_stats_held_total() == held + mapped, "held total %zu, arenas and mappings %zu",
+                _pm_stats_held_total(), held + mapped);
+    return 0;
+}
+
+static void test_held_total_after_races(void **state)
+{
+    (void)state;
+    const char *env[] = { "PM_ARENA_MAX=2", NULL };
+    for (int i = 0; i < 5; i++)
+        pmt_run_case_ok("held_races", env, 60);
 }
 
 /* Chunks over the largest cache class live in a large companion. */
@@ -628,8 +677,13 @@ static void test_corrupt_link_aborts(void **state)
     assert_int_equal(WTERMSIG(st), SIGABRT);
 }
 
-int main(void)
+static const pmt_case_t cases[] = {
+    { "held_races", child_held_races },
+};
+
+int main(int argc, char **argv)
 {
+    pmt_child_dispatch(argc, argv, cases, PMT_ARRAY_LEN(cases));
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_teardown(f, unlock_arenas)
         T(test_size_classes),
@@ -640,6 +694,7 @@ int main(void)
         T(test_decay_stamps),
         T(test_large_companion),
         T(test_remote_flush_to_busy_companion),
+        T(test_held_total_after_races),
         T(test_realloc_moves_within_arena),
         T(test_large_registry),
         T(test_tcache_keeps_and_flushes),
