@@ -538,8 +538,19 @@ static void test_stash_bound_follows_use(void **state)
 {
     (void)state;
     pm_malloc_trim(0);
+    /* Why: only the sweeps forced below may run; a slow build (TSan) could
+     * otherwise meet a due one in the middle of the batch. */
+    int decay = (int)PM_OPT(decay_ms);
+    assert_int_equal(pm_mallopt(PM_DECAY_MS, 3600000), 1);
+    pm_free(pm_malloc(64));
+    pm_arena_t *mine = _pm_tls_tc->arena;
+    assert_non_null(mine);
+    _pm_arena_lock(mine);
+    mine->sweep_at = _pm_os_now_ms() + 3600000;
+    _pm_arena_unlock(mine);
     size_t stashed;
     pm_arena_t *a = stash_a_batch(&stashed);
+    assert_ptr_equal(a, mine);
     assert_non_null(a);
     assert_arena_valid(a);
     assert_true(stashed > PM_STASH_MAX);
@@ -553,6 +564,7 @@ static void test_stash_bound_follows_use(void **state)
     a->sweep_at = 0;
     _pm_arena_unlock_trim(a);
     assert_true(a->stash_bytes <= PM_STASH_MAX / 2);
+    assert_int_equal(pm_mallopt(PM_DECAY_MS, decay), 1);
     assert_arena_valid(a);
     pm_malloc_trim(0);
     assert_int_equal(pm_check_heap(), 0);
