@@ -247,6 +247,14 @@ static uint64_t head_checked(pm_chunk_t *c, const char *call, const void *about)
     return h;
 }
 
+/* a holds delta more bytes from the OS (less if negative): its own count
+ * and the process total (usmblks' peak) move together. */
+static void held_add(pm_arena_t *a, ptrdiff_t delta)
+{
+    a->held += (size_t)delta;
+    _pm_stats_held(delta);
+}
+
 static size_t top_size(pm_arena_t *a)
 {
     return (size_t)(a->heap->end - (char *)a->top);
@@ -294,8 +302,7 @@ static bool top_grow(pm_arena_t *a, size_t need)
     uintptr_t want = (uintptr_t)a->top + need + PM_OPT(top_pad);
     want = (want + page - 1) & ~(uintptr_t)(page - 1);
     char *new_end = want > (uintptr_t)limit ? limit : (char *)want;
-    a->held += (size_t)(new_end - h->end);
-    _pm_stats_held(new_end - h->end);
+    held_add(a, new_end - h->end);
     h->end = new_end;
     top_write(a, a->top);
     return true;
@@ -393,8 +400,7 @@ static size_t heap_cut_tail(pm_arena_t *a, pm_heap_t *hp, pm_chunk_t *c, size_t 
     a->tail.len = (size_t)(hp->end - (char *)cut);
     a->tail.heap = hp;
     __atomic_fetch_add(&hp->purging, 1, __ATOMIC_RELEASE); /* until the tail's purge is done */
-    a->held -= a->tail.len;
-    _pm_stats_held(-(ptrdiff_t)a->tail.len);
+    held_add(a, -(ptrdiff_t)a->tail.len);
     hp->end = (char *)cut;
     chunk_set(c, ns, PM_ST_FREE, pinuse);
     fence->prev_size = ns;
@@ -496,8 +502,7 @@ static void bins_free_run(pm_arena_t *a, pm_chunk_t *c, const char *call, bool c
         while (*pp != hp)
             pp = &(*pp)->prev;
         *pp = hp->prev;
-        a->held -= (size_t)(hp->end - (char *)hp);
-        _pm_stats_held((char *)hp - hp->end);
+        held_add(a, (char *)hp - hp->end);
         a->nheaps--;
         a->release = hp;
         return;
@@ -561,8 +566,7 @@ bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp)
     pp->addr = (void *)from;
     pp->len = (size_t)(h->end - (char *)from);
     pp->heap = h;
-    a->held -= pp->len;
-    _pm_stats_held(-(ptrdiff_t)pp->len);
+    held_add(a, -(ptrdiff_t)pp->len);
     h->end = (char *)from;
     if (h->zero_from > h->end)
         h->zero_from = h->end;
@@ -680,8 +684,7 @@ pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how)
     nh->prev = a->heap;
     a->heap = nh;
     a->nheaps++;
-    a->held += (size_t)(nh->end - (char *)nh);
-    _pm_stats_held(nh->end - (char *)nh);
+    held_add(a, nh->end - (char *)nh);
     top_write(a, (pm_chunk_t *)nh->first);
     return _pm_bins_alloc(a, csize, how);
 }

@@ -250,7 +250,7 @@ static void free_impl(void *p, const char *call, bool cache)
     }
     _pm_bins_free(a, c, call);
     /* Why: no thread of a's would run its sweep later. */
-    if (__atomic_load_n(&_pm_arenas[a->index]->attached, __ATOMIC_RELAXED) == 0)
+    if (arena_idle(a))
         _pm_arena_unlock_idle(a);
     else
         _pm_arena_unlock_trim(a);

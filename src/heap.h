@@ -295,6 +295,13 @@ typedef struct pm_arena {
 extern pm_arena_t *_pm_arenas[PM_ARENA_LIMIT];
 extern uint32_t _pm_narenas; /* atomic */
 
+/* Does no thread use a (or, for a companion, its arena)? Then no thread of
+ * its own will call in to sweep it. */
+PM_INLINE bool arena_idle(const pm_arena_t *a)
+{
+    return __atomic_load_n(&_pm_arenas[a->index]->attached, __ATOMIC_RELAXED) == 0;
+}
+
 /* Chunks of this size and more go to the large companions. */
 #define PM_BIG_CSIZE (PM_TCACHE_MAX_LIMIT + 32)
 

@@ -130,11 +130,11 @@ void pm_malloc_stats(void)
     }
     /* Why the arena lines' sums: the total must add them up (pm_mallinfo's
      * fordblks, say, counts tops and stashes as free too). */
-    size_t maps, mapped, cached_n, cached;
-    _pm_large_stats(&maps, &mapped);
+    size_t maps, map_bytes, cached_n, cached;
+    _pm_large_stats(&maps, &map_bytes);
     _pm_tcache_stats(&cached_n, &cached);
     _pm_diag_fd(2, "pmalloc: total: arenas %u, heap %zu, in use %zu (cached %zu in %zu blocks), "
                    "free %zu, top %zu, stashed %zu, unpurged %zu, mmapped %zu in %zu chunks",
                 n, sum.heap, sum.in_use, cached, cached_n, sum.free, sum.top, sum.stashed,
-                sum.dirty, mapped, maps);
+                sum.dirty, map_bytes, maps);
 }

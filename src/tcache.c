@@ -58,8 +58,7 @@ static void release_idle_arenas(void)
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
     for (uint32_t i = 0; i < 2 * n; i++) {
         pm_arena_t *a = arena_slot(i, n);
-        pm_arena_t *owner = _pm_arenas[i % n];
-        if (!a || __atomic_load_n(&owner->attached, __ATOMIC_RELAXED) != 0)
+        if (!a || !arena_idle(a))
             continue;
         if (pthread_mutex_trylock(&a->lock) != 0)
             continue;
@@ -256,9 +255,8 @@ void _pm_tcache_remote_flush(pm_tcache_t *tc)
         _pm_remote_push(a, first, last, bytes);
         /* Why drain here too: an arena no thread uses any more would hold
          * what others gave back to it; a used one is drained by its owner.
-         * A companion is in use while its arena is (its own count stays 0). */
-        if (__atomic_load_n(&_pm_arenas[a->index]->attached, __ATOMIC_RELAXED) == 0 &&
-            pthread_mutex_trylock(&a->lock) == 0) {
+         * A companion is in use while its arena is (see arena_idle). */
+        if (arena_idle(a) && pthread_mutex_trylock(&a->lock) == 0) {
             a->lock_acquired++;
             idle_release_unlock(a);
         }
