@@ -394,5 +394,13 @@ static void fork_child(void)
 
 void _pm_fork_install(void)
 {
+    /* Why a flag: a child forked while another thread was in init runs init
+     * again (see init.c), and handlers installed twice would take every
+     * lock twice. Set first: a child forked in between lacks the handlers,
+     * which is the lesser harm. */
+    static int installed;
+    if (installed)
+        return;
+    installed = 1;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }

@@ -390,6 +390,10 @@ static size_t heap_cut_tail(pm_arena_t *a, pm_heap_t *hp, pm_chunk_t *c, size_t 
                             uint64_t pinuse, size_t keep)
 {
     size_t page = _pm_os_page_size();
+    /* Why compare before adding: keep is pm_malloc_trim's pad, any size_t;
+     * the sum could wrap below c, and the purge would zero live blocks. */
+    if (keep >= (size_t)(hp->end - (char *)c))
+        return s;
     uintptr_t cut = (uintptr_t)c + 2 * PM_MIN_CHUNK + keep;
     cut = (cut + page - 1) & ~(uintptr_t)(page - 1);
     if (cut + page >= (uintptr_t)hp->end)
@@ -558,6 +562,9 @@ bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp)
     pm_heap_t *h = a->heap;
     size_t page = _pm_os_page_size();
     if (__atomic_load_n(&h->purging, __ATOMIC_ACQUIRE))
+        return false;
+    /* keep may be any size_t (pm_malloc_trim's pad): compare, then add. */
+    if (keep >= (size_t)(h->end - (char *)a->top))
         return false;
     uintptr_t from = (uintptr_t)a->top + PM_MIN_CHUNK + keep;
     from = (from + page - 1) & ~(uintptr_t)(page - 1);

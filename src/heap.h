@@ -354,7 +354,6 @@ PM_INLINE void pm_ensure_init(void)
     if (PM_UNLIKELY(!__atomic_load_n(&_pm_initialized, __ATOMIC_ACQUIRE)))
         _pm_init_slow();
 }
-extern pthread_mutex_t _pm_init_lock;
 
 /* arena.c */
 void _pm_arena_lock(pm_arena_t *a);

@@ -1,6 +1,6 @@
 /*
- * init.c - the one init routine and the settings glue. pm_init runs once,
- * under a lock, before anything else: it loads the settings (defaults < ini
+ * init.c - the one init routine and the settings glue. pm_init runs once
+ * (pthread_once), before anything else: it loads the settings (defaults < ini
  * file < environment), draws the process secret, and installs the fork
  * handlers. It allocates nothing; arenas come with the first allocation.
  */
@@ -13,7 +13,7 @@ uint64_t _pm_key_secret;
 uint64_t _pm_inuse_head[(PM_FAST_CSIZE >> 3) + 2];
 int _pm_initialized;
 int _pm_check_level;
-pthread_mutex_t _pm_init_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_t init_owner;
 static int init_running;
 
@@ -43,16 +43,8 @@ static size_t options_now(int id)
     return 0;
 }
 
-void _pm_init_slow(void)
+static void init_run(void)
 {
-    if (__atomic_load_n(&init_running, __ATOMIC_ACQUIRE) &&
-        pthread_equal(init_owner, pthread_self()))
-        return; /* re-entered from inside init (a preloaded libc call) */
-    pthread_mutex_lock(&_pm_init_lock);
-    if (__atomic_load_n(&_pm_initialized, __ATOMIC_ACQUIRE)) {
-        pthread_mutex_unlock(&_pm_init_lock);
-        return;
-    }
     init_owner = pthread_self();
     __atomic_store_n(&init_running, 1, __ATOMIC_RELEASE);
     int saved = errno;
@@ -74,7 +66,23 @@ void _pm_init_slow(void)
     errno = saved;
     __atomic_store_n(&_pm_initialized, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&init_running, 0, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&_pm_init_lock);
+}
+
+void _pm_init_slow(void)
+{
+    if (__atomic_load_n(&init_running, __ATOMIC_ACQUIRE) &&
+        pthread_equal(init_owner, pthread_self()))
+        return; /* re-entered from inside init (a preloaded libc call) */
+    /* Why no cancellation: getrandom and the ini file's open and read are
+     * cancellation points, and a thread cancelled inside would leave the
+     * init half done, every other thread waiting for it for good. */
+    int cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+    /* Why pthread_once, not a lock: glibc's runs the routine again in a
+     * child forked while another thread was inside it; a lock would stay
+     * taken there by a thread the child does not have. */
+    pthread_once(&init_once, init_run);
+    pthread_setcancelstate(cancel, NULL);
 }
 
 int pm_init(void)

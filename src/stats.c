@@ -15,10 +15,11 @@
     X(mmapped, "mmapped", mapped(a, false))                 \
     X(mappings, "mappings", mapped(a, true))                \
     X(stashed, "stashed", a->stash_bytes + remote_bytes(a))  \
+    X(quarantined, "quarantined", a->q_bytes)               \
     X(dirty, "unpurged", a->dirty)                          \
     X(purged, "purged", a->purged)                          \
     X(heaps, "heaps", a->nheaps)                            \
-    X(threads, "threads", (size_t)a->attached)              \
+    X(threads, "threads", (size_t)__atomic_load_n(&a->attached, __ATOMIC_RELAXED)) \
     X(locks, "locks", (size_t)a->lock_acquired)             \
     X(contended, "contended", (size_t)__atomic_load_n(&a->lock_contended, __ATOMIC_RELAXED))
 
@@ -37,10 +38,11 @@ static size_t remote_bytes(pm_arena_t *a)
     return __atomic_load_n(&a->remote_bytes, __ATOMIC_RELAXED);
 }
 
-/* Bytes the program holds: stashed and remotely freed blocks are free. */
+/* Bytes the program holds: stashed, remotely freed and (check level 2)
+ * quarantined blocks are free. */
 static size_t arena_in_use(pm_arena_t *a)
 {
-    size_t parked = a->stash_bytes + remote_bytes(a);
+    size_t parked = a->stash_bytes + remote_bytes(a) + a->q_bytes;
     return a->in_use > parked ? a->in_use - parked : 0;
 }
 
@@ -81,7 +83,7 @@ struct pm_mallinfo pm_mallinfo(void)
     pm_ensure_init();
     struct pm_mallinfo mi = {0};
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
-    size_t in_use = 0, stashed = 0; /* per arena: in_use excludes stashed */
+    size_t in_use = 0, parked = 0; /* per arena: in_use excludes parked */
     for (uint32_t i = 0; i < 2 * n; i++) {
         pm_arena_stats_t st;
         if (!arena_slot(i, n))
@@ -92,12 +94,12 @@ struct pm_mallinfo pm_mallinfo(void)
         mi.fordblks += st.free + st.top;
         mi.keepcost += st.top;
         in_use += st.in_use;
-        stashed += st.stashed;
+        parked += st.stashed + st.quarantined;
     }
     _pm_large_stats(&mi.hblks, &mi.hblkhd);
     _pm_tcache_stats(&mi.smblks, &mi.fsmblks);
     mi.uordblks = in_use > mi.fsmblks ? in_use - mi.fsmblks : 0;
-    mi.fordblks += stashed;
+    mi.fordblks += parked;
     mi.narenas = n;
     /* Why the larger: the arenas were read one by one, the peak at once. */
     size_t total = mi.arena + mi.hblkhd, peak = __atomic_load_n(&held_peak, __ATOMIC_RELAXED);
@@ -134,7 +136,8 @@ void pm_malloc_stats(void)
     _pm_large_stats(&maps, &map_bytes);
     _pm_tcache_stats(&cached_n, &cached);
     _pm_diag_fd(2, "pmalloc: total: arenas %u, heap %zu, in use %zu (cached %zu in %zu blocks), "
-                   "free %zu, top %zu, stashed %zu, unpurged %zu, mmapped %zu in %zu chunks",
+                   "free %zu, top %zu, stashed %zu, quarantined %zu, unpurged %zu, "
+                   "mmapped %zu in %zu chunks",
                 n, sum.heap, sum.in_use, cached, cached_n, sum.free, sum.top, sum.stashed,
-                sum.dirty, map_bytes, maps);
+                sum.quarantined, sum.dirty, map_bytes, maps);
 }

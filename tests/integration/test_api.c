@@ -12,6 +12,8 @@
 #include <sys/resource.h>
 
 #include <pthread.h>
+#include <sched.h>
+#include <sys/stat.h>
 #include <strings.h>
 
 #define HEAP_OK() assert_int_equal(pm_check_heap(), 0)
@@ -756,6 +758,76 @@ static int child_trim_flushes_cache(void)
     return 0;
 }
 
+/* A pad of any size_t keeps every top whole: pads near SIZE_MAX used to
+ * wrap the address the purge starts at, zeroing live blocks below the top
+ * (or faulting on the arena header). */
+static int child_trim_huge_pad(void)
+{
+    enum { BIG = 100000, SMALL = 3000 };
+    char *big = pm_malloc(BIG), *small = pm_malloc(SMALL);
+    PMT_REQUIRE(big != NULL && small != NULL, "malloc");
+    memset(big, 'A', BIG);
+    memset(small, 'B', SMALL);
+    /* A pad bigger than any heap, but far from wrapping: flushes the cache
+     * and coalesces the stash (the tops may grow), cuts nothing. */
+    pm_malloc_trim((size_t)1 << 30);
+    struct pm_mallinfo m0 = pm_mallinfo();
+    const size_t pads[] = { SIZE_MAX, SIZE_MAX - 50000, SIZE_MAX - 200000, SIZE_MAX / 2,
+                            (size_t)1 << 62, (size_t)1 << 47 };
+    for (size_t i = 0; i < PMT_ARRAY_LEN(pads); i++) {
+        pm_malloc_trim(pads[i]);
+        for (size_t j = 0; j < BIG; j++)
+            PMT_REQUIRE(big[j] == 'A', "pad %zx: big block byte %zu is %d", pads[i], j, big[j]);
+        for (size_t j = 0; j < SMALL; j++)
+            PMT_REQUIRE(small[j] == 'B', "pad %zx: small block byte %zu", pads[i], j);
+        PMT_REQUIRE_HEAP_OK();
+        struct pm_mallinfo m = pm_mallinfo();
+        PMT_REQUIRE(m.keepcost == m0.keepcost, "pad %zx: tops %zu -> %zu", pads[i], m0.keepcost,
+                    m.keepcost);
+    }
+    pm_free(big);
+    pm_free(small);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+/* At check level 2 freed blocks wait in a quarantine: free to pm_mallinfo,
+ * not in use (uordblks came back 800 KB high after this). */
+static int child_quarantine_is_free(void)
+{
+    enum { N = 8, SIZE = 100000 };
+    void *p[N];
+    pm_free(pm_malloc(16)); /* the thread's first call sets it up */
+    struct pm_mallinfo m0 = pm_mallinfo();
+    for (int i = 0; i < N; i++)
+        PMT_REQUIRE((p[i] = pm_malloc(SIZE)) != NULL, "malloc %d", i);
+    struct pm_mallinfo m1 = pm_mallinfo();
+    PMT_REQUIRE(m1.uordblks >= m0.uordblks + N * SIZE, "in use %zu -> %zu", m0.uordblks,
+                m1.uordblks);
+    for (int i = 0; i < N; i++)
+        pm_free(p[i]);
+    struct pm_mallinfo m2 = pm_mallinfo();
+    PMT_REQUIRE(m2.uordblks == m0.uordblks, "in use %zu -> %zu after freeing all",
+                m0.uordblks, m2.uordblks);
+    PMT_REQUIRE(m2.fordblks >= m1.fordblks + N * SIZE, "free %zu -> %zu", m1.fordblks,
+                m2.fordblks);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+static void test_quarantine_is_free(void **state)
+{
+    (void)state;
+    const char *env[] = { "PM_CHECK=2", NULL };
+    pmt_run_case_ok("quarantine_is_free", env, 30);
+}
+
+static void test_malloc_trim_huge_pad(void **state)
+{
+    (void)state;
+    pmt_run_case_ok("trim_huge_pad", NULL, 30);
+}
+
 static void test_malloc_trim_releases(void **state)
 {
     (void)state;
@@ -896,6 +968,91 @@ static int child_init_race(void)
     PMT_REQUIRE(pm_mallinfo().narenas >= 1, "no arena");
     PMT_REQUIRE_HEAP_OK();
     return 0;
+}
+
+/* Fresh process: the first pm_* call comes from a thread with a cancel
+ * pending. Init makes cancellation points (getrandom, the ini file's open
+ * and read); cancelled in there, it used to leave every other thread
+ * waiting for it for good. */
+static int cancel_go;
+
+static void *init_cancelled_thread(void *arg)
+{
+    (void)arg;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    while (!__atomic_load_n(&cancel_go, __ATOMIC_ACQUIRE))
+        sched_yield();
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    pm_free(pm_malloc(16)); /* not a cancellation point */
+    pthread_testcancel();
+    return NULL;
+}
+
+static int child_init_cancelled(void)
+{
+    pthread_t t;
+    PMT_REQUIRE(pthread_create(&t, NULL, init_cancelled_thread, NULL) == 0, "thread");
+    PMT_REQUIRE(pthread_cancel(t) == 0, "cancel");
+    __atomic_store_n(&cancel_go, 1, __ATOMIC_RELEASE);
+    void *r;
+    PMT_REQUIRE(pthread_join(t, &r) == 0, "join");
+    PMT_REQUIRE(r == PTHREAD_CANCELED, "the thread was not cancelled after pm_malloc");
+    void *p = pm_malloc(16); /* hung here */
+    PMT_REQUIRE(p != NULL, "malloc");
+    pm_free(p);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+/* Fresh process: fork while another thread is inside init (held there by
+ * an ini file that is a FIFO nobody writes yet). The child used to wait
+ * for good for an init lock taken by a thread it does not have; it runs
+ * init itself now. */
+static char fifo_path[64];
+
+static void *init_blocked_thread(void *arg)
+{
+    (void)arg;
+    pm_free(pm_malloc(16));
+    return NULL;
+}
+
+static int child_fork_in_init(void)
+{
+    snprintf(fifo_path, sizeof fifo_path, "/tmp/pmt-fifo-%d", (int)getpid());
+    unlink(fifo_path);
+    PMT_REQUIRE(mkfifo(fifo_path, 0600) == 0, "mkfifo %s", fifo_path);
+    setenv("PM_CONFIG", fifo_path, 1);
+    pthread_t t;
+    PMT_REQUIRE(pthread_create(&t, NULL, init_blocked_thread, NULL) == 0, "thread");
+    usleep(200 * 1000); /* the thread is now blocked opening the FIFO */
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsetenv("PM_CONFIG");
+        alarm(10);
+        void *p = pm_malloc(16);
+        _exit(p != NULL && pm_check_heap() == 0 ? 0 : 1);
+    }
+    int fd = open(fifo_path, O_WRONLY); /* lets the thread's open return */
+    if (fd >= 0)
+        close(fd);
+    pthread_join(t, NULL);
+    unlink(fifo_path);
+    PMT_REQUIRE(pid > 0, "fork");
+    int st;
+    PMT_REQUIRE(waitpid(pid, &st, 0) == pid, "waitpid");
+    PMT_REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                "child forked during init: %s %d", WIFSIGNALED(st) ? "signal" : "exit",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+static void test_init_interrupted(void **state)
+{
+    (void)state;
+    pmt_run_case_ok("init_cancelled", NULL, 30);
+    pmt_run_case_ok("fork_in_init", NULL, 30);
 }
 
 static void test_init_idempotent(void **state)
@@ -1113,8 +1270,12 @@ static const pmt_case_t cases[] = {
     { "mallopt_after_mapping", child_mallopt_after_mapping },
     { "trim_releases", child_trim_releases },
     { "trim_flushes_cache", child_trim_flushes_cache },
+    { "trim_huge_pad", child_trim_huge_pad },
+    { "quarantine_is_free", child_quarantine_is_free },
     { "stats_per_arena", child_stats_per_arena },
     { "init_race", child_init_race },
+    { "init_cancelled", child_init_cancelled },
+    { "fork_in_init", child_fork_in_init },
     { "mallinfo_moves", child_mallinfo_moves },
     { "remote_frees_return", child_remote_frees_return },
     { "mallinfo_peak", child_mallinfo_peak },
@@ -1149,8 +1310,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mallopt_after_mapping),
         cmocka_unit_test(test_malloc_trim_releases),
         cmocka_unit_test(test_malloc_trim_flushes_cache),
+        cmocka_unit_test(test_malloc_trim_huge_pad),
+        cmocka_unit_test(test_quarantine_is_free),
         cmocka_unit_test(test_malloc_stats),
         cmocka_unit_test(test_init_idempotent),
+        cmocka_unit_test(test_init_interrupted),
         cmocka_unit_test(test_mallinfo_moves),
         cmocka_unit_test(test_remote_frees_return),
         cmocka_unit_test(test_mallinfo_peak),
