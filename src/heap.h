@@ -338,6 +338,7 @@ typedef struct pm_tcache {
     struct pm_tcache *next;
     struct pm_tcache **prevp;
     bool real;            /* false for the static empty cache               */
+    long tid;             /* the owning thread's kernel id                  */
     void *slot_store[];
 } pm_tcache_t;
 

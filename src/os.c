@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,6 +114,23 @@ uint64_t _pm_os_now_ms(void)
         ts.tv_sec = 0, ts.tv_nsec = 0;
     errno = saved;
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+long _pm_os_thread_id(void)
+{
+    int saved = errno;
+    long tid = syscall(SYS_gettid);
+    errno = saved;
+    return tid;
+}
+
+int _pm_os_thread_gone(long tid)
+{
+    int saved = errno;
+    /* Signal 0 sends nothing: only asks whether the thread exists. */
+    int gone = syscall(SYS_tgkill, (long)getpid(), tid, 0) != 0 && errno == ESRCH;
+    errno = saved;
+    return gone;
 }
 
 /* CPUs in a kernel CPU list such as "0-3,8,10-11\n"; 0 if malformed. */

@@ -25,6 +25,11 @@ void *_pm_os_remap(void *p, size_t old_size, size_t new_size);
 size_t _pm_os_page_size(void);
 /* Milliseconds on a monotonic clock (vDSO: no lock, no allocation). */
 uint64_t _pm_os_now_ms(void);
+/* The calling thread's kernel id. */
+long _pm_os_thread_id(void);
+/* Is thread tid of this process gone for sure? (A tid the kernel has given
+ * to a new thread since reads as alive.) */
+int _pm_os_thread_gone(long tid);
 /* Online CPUs (the kernel's list, else sysconf), at least 1. */
 int _pm_os_ncpus(void);
 int _pm_os_count_cpulist(const char *s);

@@ -19,12 +19,18 @@ pm_tcache_t _pm_tc_empty;
 /* Rank 3: the list of live caches, for statistics and fork. */
 static pthread_mutex_t tc_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_tcache_t *tc_list;
+static size_t tc_live, tc_made; /* caches listed; made since the last scan */
 static pthread_key_t tc_tsd_key;
 static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
 
 #define PM_TC_CLASS_BYTES (16 * PM_KIB) /* bytes one class may park */
 
 static void tcache_destroy(void *arg);
+static void reclaim_orphans(void);
+
+/* Caches made between two scans for orphans, at least (and the most one
+ * scan takes back). */
+#define PM_TC_SCAN_MIN 64
 
 /* An arena no thread uses (lock held): coalesce its stash when that can give
  * memory back, i.e. when the heap is much bigger than what is stashed. Why
@@ -154,31 +160,39 @@ pm_tcache_t *_pm_tcache_create(void)
         size_t maxreq = tc->fast_csize - PM_OVERHEAD;
         tc->fast_max = PM_OPT(tcache_max) < maxreq ? PM_OPT(tcache_max) : maxreq;
     }
+    tc->tid = _pm_os_thread_id();
     pthread_mutex_lock(&tc_list_lock);
     tc->next = tc_list;
     if (tc_list)
         tc_list->prevp = &tc->next;
     tc->prevp = &tc_list;
     tc_list = tc;
+    tc_live++;
+    /* Why after half as many caches as are listed: a scan asks the kernel
+     * about each, so a new cache pays for at most two questions. */
+    bool scan = ++tc_made >= PM_TC_SCAN_MIN && tc_made >= tc_live / 2;
     pthread_mutex_unlock(&tc_list_lock);
     _pm_tls_tc = tc;
     pthread_setspecific(tc_tsd_key, tc);
     tls_state = TS_LIVE;
+    if (scan)
+        reclaim_orphans();
     return tc;
 }
 
-static void tcache_destroy(void *arg)
+static void tc_list_unlink(pm_tcache_t *tc)
 {
-    pm_tcache_t *tc = arg;
-    _pm_tcache_flush_all(tc);
-    pthread_mutex_lock(&tc_list_lock);
     *tc->prevp = tc->next;
     if (tc->next)
         tc->next->prevp = tc->prevp;
-    pthread_mutex_unlock(&tc_list_lock);
+    tc_live--;
+}
+
+/* The end of a cache that is off the list and flushed: its memory goes
+ * back, its arena is free for the next thread. */
+static void tcache_release(pm_tcache_t *tc)
+{
     pm_arena_t *home = tc->arena;
-    _pm_tls_tc = &_pm_tc_empty;
-    tls_state = TS_DEAD;
     pm_chunk_t *c = mem2chunk(tc);
     pm_arena_t *a = heap_of(c)->arena;
     _pm_arena_lock(a);
@@ -191,7 +205,44 @@ static void tcache_destroy(void *arg)
         _pm_arena_lock(home);
         idle_release_unlock(home);
     }
+}
+
+static void tcache_destroy(void *arg)
+{
+    pm_tcache_t *tc = arg;
+    _pm_tcache_flush_all(tc);
+    pthread_mutex_lock(&tc_list_lock);
+    tc_list_unlink(tc);
+    pthread_mutex_unlock(&tc_list_lock);
+    _pm_tls_tc = &_pm_tc_empty;
+    tls_state = TS_DEAD;
+    tcache_release(tc);
     release_idle_arenas();
+}
+
+/* Caches whose thread is gone without our key's destructor having run: the
+ * thread's first call came in the last round of key destructors (glibc
+ * runs four), and glibc runs no round after it. Each kept its blocks and
+ * held its arena for good. Whether a thread is gone is the kernel's word
+ * (see _pm_os_thread_gone); a gone thread's cache is touched by nobody. */
+static void reclaim_orphans(void)
+{
+    pm_tcache_t *gone[PM_TC_SCAN_MIN];
+    size_t n = 0;
+    pthread_mutex_lock(&tc_list_lock);
+    tc_made = 0;
+    for (pm_tcache_t *tc = tc_list, *next; tc && n < PM_TC_SCAN_MIN; tc = next) {
+        next = tc->next;
+        if (tc != _pm_tls_tc && _pm_os_thread_gone(tc->tid)) {
+            tc_list_unlink(tc);
+            gone[n++] = tc;
+        }
+    }
+    pthread_mutex_unlock(&tc_list_lock);
+    for (size_t i = 0; i < n; i++) {
+        _pm_tcache_flush_all(gone[i]);
+        tcache_release(gone[i]);
+    }
 }
 
 void _pm_free_batch(void **ptrs, size_t n)
@@ -485,9 +536,12 @@ void _pm_tcache_fork_unlock(bool child)
          * gone with them (their blocks stay allocated, as in glibc). */
         pm_tcache_t *me = _pm_tls_tc;
         tc_list = me->real ? me : NULL;
+        tc_live = me->real;
+        tc_made = 0;
         if (me->real) {
             me->next = NULL;
             me->prevp = &tc_list;
+            me->tid = _pm_os_thread_id(); /* the child's own id */
         }
     }
     pthread_mutex_unlock(&tc_list_lock);
