@@ -283,6 +283,10 @@ static int child_late_first_call(void)
 static void test_late_first_call(void **state)
 {
     (void)state;
+    /* Why not under TSan: it finishes a thread in the last destructor round
+     * too, and a call into it after that faults inside TSan. */
+    if (PMT_TSAN)
+        skip();
     pmt_run_case_ok("late_first_call", NULL, 120);
 }
 
