@@ -84,20 +84,21 @@ _Static_assert(sizeof(pm_tbin_t) == 16, "pm_free indexes the bins by chunk size"
 _Static_assert(PM_FAST_CSIZE / 16 == 65 && PM_SMALL_MAX + 16 == PM_FAST_CSIZE,
                "class 65 is the one size above 1 KiB whose index is its size / 16");
 
-static unsigned tcache_nclass(void)
+/* Classes whose every block is at most max bytes, for a cache of count
+ * blocks per class. */
+static unsigned tcache_nclass(size_t count, size_t max)
 {
-    if (PM_OPT(tcache_count) == 0 || PM_OPT(tcache_max) == 0 || _pm_check_level >= 2)
+    if (count == 0 || max == 0 || _pm_check_level >= 2)
         return 0;
-    /* Classes whose every block is at most tcache_max bytes. */
-    unsigned k = size_class_floor(request2size(PM_OPT(tcache_max)));
+    unsigned k = size_class_floor(request2size(max));
     return k + 1 > PM_NCLASS_TC ? PM_NCLASS_TC : k + 1;
 }
 
-static uint32_t class_cap(unsigned k)
+static uint32_t class_cap(unsigned k, size_t count)
 {
     if (k < 2)
         return 0;
-    size_t cap = byte_cap[k], count = PM_OPT(tcache_count);
+    size_t cap = byte_cap[k];
     if (cap > count)
         cap = count;
     return cap ? (uint32_t)cap : 1;
@@ -111,10 +112,13 @@ pm_tcache_t *_pm_tcache_create(void)
      * preload), and that call must not start a second cache. */
     tls_state = TS_CREATING;
     pthread_once(&tc_key_once, key_create);
-    unsigned nclass = tcache_nclass();
+    /* Why read once: pm_mallopt may change them meanwhile, and slots laid
+     * out for other values than were counted would overrun the cache. */
+    size_t count = PM_OPT(tcache_count), max = PM_OPT(tcache_max);
+    unsigned nclass = tcache_nclass(count, max);
     size_t slots = 0;
     for (unsigned k = 0; k < nclass; k++)
-        slots += class_cap(k);
+        slots += class_cap(k, count);
     size_t bytes = sizeof(pm_tcache_t) + slots * sizeof(void *);
     pm_tcache_t tmp = {.real = true};
     pm_tcache_t *prev = _pm_tls_tc;
@@ -144,10 +148,10 @@ pm_tcache_t *_pm_tcache_create(void)
     tc->real = true;
     tc->arena = tmp.arena;
     tc->nclass = nclass;
-    tc->max_csize = nclass ? request2size(PM_OPT(tcache_max)) : 0;
+    tc->max_csize = nclass ? request2size(max) : 0;
     void **store = tc->slot_store;
     for (unsigned k = 0; k < nclass; k++) {
-        tc->bins[k].cap = (uint16_t)class_cap(k);
+        tc->bins[k].cap = (uint16_t)class_cap(k, count);
         tc->bins[k].fill = 2;
         tc->bins[k].slots = store;
         store += tc->bins[k].cap;
@@ -158,7 +162,7 @@ pm_tcache_t *_pm_tcache_create(void)
         size_t maxc = class_size(nclass - 1);
         tc->fast_csize = maxc < PM_FAST_CSIZE ? maxc : PM_FAST_CSIZE;
         size_t maxreq = tc->fast_csize - PM_OVERHEAD;
-        tc->fast_max = PM_OPT(tcache_max) < maxreq ? PM_OPT(tcache_max) : maxreq;
+        tc->fast_max = max < maxreq ? max : maxreq;
     }
     tc->tid = _pm_os_thread_id();
     pthread_mutex_lock(&tc_list_lock);

@@ -290,6 +290,72 @@ static void test_late_first_call(void **state)
     pmt_run_case_ok("late_first_call", NULL, 120);
 }
 
+/* Cache limits changed while new threads set up their caches: a cache used
+ * to be sized from one read of the settings and laid out from another, and
+ * a raise in between overran it (corrupted headers) or left bins without
+ * slots (a fault on free). */
+static int limits_stop;
+
+static void *limits_toggler(void *arg)
+{
+    int which = (int)(intptr_t)arg;
+    while (!__atomic_load_n(&limits_stop, __ATOMIC_RELAXED)) {
+        pm_mallopt(which ? PM_TCACHE_MAX : PM_TCACHE_COUNT, which ? 16 : 1);
+        pm_mallopt(which ? PM_TCACHE_MAX : PM_TCACHE_COUNT, which ? 65536 : 1024);
+    }
+    return NULL;
+}
+
+static void *limits_worker(void *arg)
+{
+    (void)arg;
+    enum { N = 600 };
+    void **p = malloc(N * sizeof *p);
+    if (!p)
+        return (void *)1;
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < N; i++) {
+            size_t n = 16 + (size_t)(i % 60) * 16 + (i % 7 == 0 ? 40000 : 0);
+            if (!(p[i] = pm_malloc(n)))
+                return (void *)1;
+            memset(p[i], 0x5a, n);
+        }
+        for (int i = 0; i < N; i++)
+            pm_free(p[i]);
+    }
+    free(p);
+    return NULL;
+}
+
+static int child_limits_while_starting(void)
+{
+    pm_free(pm_malloc(16));
+    pthread_t tog[2];
+    for (intptr_t i = 0; i < 2; i++)
+        PMT_REQUIRE(pthread_create(&tog[i], NULL, limits_toggler, (void *)i) == 0, "create");
+    for (int it = 0; it < PMT_SCALE(500, 100); it++) {
+        pthread_t w[4];
+        for (int i = 0; i < 4; i++)
+            PMT_REQUIRE(pthread_create(&w[i], NULL, limits_worker, NULL) == 0, "create");
+        for (int i = 0; i < 4; i++) {
+            void *r;
+            pthread_join(w[i], &r);
+            PMT_REQUIRE(r == NULL, "a worker's allocation failed");
+        }
+    }
+    __atomic_store_n(&limits_stop, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < 2; i++)
+        pthread_join(tog[i], NULL);
+    PMT_REQUIRE(pm_check_heap() == 0, "pm_check_heap");
+    return 0;
+}
+
+static void test_limits_while_starting(void **state)
+{
+    (void)state;
+    pmt_run_case_ok("limits_while_starting", NULL, 120);
+}
+
 static void test_thread_pairs_share_no_arena(void **state)
 {
     (void)state;
@@ -317,6 +383,7 @@ static const pmt_case_t cases[] = {
     { "churn_cap4", child_churn_cap4 },
     { "paired_starts", child_paired_starts },
     { "late_first_call", child_late_first_call },
+    { "limits_while_starting", child_limits_while_starting },
 };
 
 int main(int argc, char **argv)
@@ -328,6 +395,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_thread_churn_arena_max_4),
         cmocka_unit_test(test_thread_pairs_share_no_arena),
         cmocka_unit_test(test_late_first_call),
+        cmocka_unit_test(test_limits_while_starting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
