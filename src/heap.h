@@ -355,6 +355,17 @@ PM_INLINE void pm_ensure_init(void)
     if (PM_UNLIKELY(!__atomic_load_n(&_pm_initialized, __ATOMIC_ACQUIRE)))
         _pm_init_slow();
 }
+/* Set once anything may have been handed out: from then on the check level
+ * and perturb stay as they are (pm_mallopt says EBUSY). */
+extern int _pm_alloc_begun;
+void _pm_alloc_begin_slow(void);
+/* pm_ensure_init for the calls that hand out memory. */
+PM_INLINE void pm_ensure_alloc(void)
+{
+    pm_ensure_init();
+    if (PM_UNLIKELY(!__atomic_load_n(&_pm_alloc_begun, __ATOMIC_ACQUIRE)))
+        _pm_alloc_begin_slow();
+}
 
 /* arena.c */
 void _pm_arena_lock(pm_arena_t *a);
@@ -430,7 +441,13 @@ void _pm_remote_drain(pm_arena_t *a);
  * the size of the largest mapping freed so far (up to
  * PM_MMAP_THRESHOLD_MAX), trim following at twice it. */
 #define PM_DYN_START (128 * PM_KIB)
-extern size_t _pm_mmap_dyn, _pm_trim_dyn; /* 0: not dynamic */
+extern size_t _pm_mmap_dyn; /* 0: not dynamic */
+/* The dynamic trim threshold follows from the mmap one (one word, so the
+ * two never disagree): equal at the start, twice it once it has moved. */
+PM_INLINE size_t dyn_trim(size_t d)
+{
+    return d > PM_DYN_START ? 2 * d : d;
+}
 PM_INLINE size_t mmap_threshold(void)
 {
     size_t d = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
@@ -438,8 +455,8 @@ PM_INLINE size_t mmap_threshold(void)
 }
 PM_INLINE size_t trim_threshold(void)
 {
-    size_t d = __atomic_load_n(&_pm_trim_dyn, __ATOMIC_RELAXED);
-    return d ? d : PM_OPT(trim_threshold);
+    size_t d = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
+    return d ? dyn_trim(d) : PM_OPT(trim_threshold);
 }
 /* Start or stop the dynamic thresholds after the settings changed (init
  * and pm_mallopt call it): a threshold the user set stays put. */

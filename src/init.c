@@ -17,29 +17,49 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_t init_owner;
 static int init_running;
 
-/* pm_mallopt asks here whether a change can still take effect. */
+int _pm_alloc_begun;
+
+void _pm_alloc_begin_slow(void)
+{
+    /* Why under the options lock: a pm_mallopt(PM_CHECK) then either came
+     * before, and this thread sees its level, or after, and sees this. */
+    _pm_options_lock();
+    __atomic_store_n(&_pm_alloc_begun, 1, __ATOMIC_RELEASE);
+    _pm_options_unlock();
+}
+
+/* pm_mallopt asks here (options lock held) whether a change can still take
+ * effect. */
 static int options_busy(int id, size_t value)
 {
     (void)value;
-    size_t nmapped, mapped_bytes;
-    _pm_large_stats(&nmapped, &mapped_bytes);
-    /* Direct mappings count too: calloc and memalign hand them out before
-     * any arena exists. */
-    bool allocated = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE) > 0 || nmapped > 0;
     /* Why: blocks already handed out have no canary, fill or perturb bytes;
      * switching now would make the checks report them as corrupt. */
-    if ((id == PM_OPT_check || id == PM_OPT_perturb) && allocated)
+    if ((id == PM_OPT_check || id == PM_OPT_perturb) &&
+        __atomic_load_n(&_pm_alloc_begun, __ATOMIC_ACQUIRE))
         return 1;
     return 0;
+}
+
+/* pm_mallopt changed setting id (options lock held). */
+static void options_applied(int id)
+{
+    if (id == PM_OPT_check)
+        _pm_check_level = (int)PM_OPT(check);
+    /* Why: a threshold the user sets stays where the user put it. */
+    if (id == PM_OPT_mmap_threshold || id == PM_OPT_trim_threshold ||
+        id == PM_OPT_mmap_dynamic)
+        _pm_mmap_dynamic_reset();
 }
 
 /* The thresholds mmap_dynamic moves, for the config dump. */
 static size_t options_now(int id)
 {
+    size_t d = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
     if (id == PM_OPT_mmap_threshold)
-        return __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
+        return d;
     if (id == PM_OPT_trim_threshold)
-        return __atomic_load_n(&_pm_trim_dyn, __ATOMIC_RELAXED);
+        return dyn_trim(d);
     return 0;
 }
 
@@ -58,6 +78,7 @@ static void init_run(void)
                                               : ~(uint64_t)0;
     }
     _pm_options_busy_hook = options_busy;
+    _pm_options_applied_hook = options_applied;
     _pm_options_now_hook = options_now;
     _pm_options_loaded_hook = _pm_mmap_dynamic_reset;
     _pm_options_load();
@@ -94,12 +115,5 @@ int pm_init(void)
 int pm_mallopt(int param, int value)
 {
     pm_ensure_init();
-    int rc = _pm_options_set(param, value);
-    if (rc == 1 && param == PM_CHECK)
-        _pm_check_level = (int)PM_OPT(check);
-    /* Why: a threshold the user sets stays where the user put it. */
-    if (rc == 1 && (param == PM_MMAP_THRESHOLD || param == PM_TRIM_THRESHOLD ||
-                    param == PM_MMAP_DYNAMIC))
-        _pm_mmap_dynamic_reset();
-    return rc;
+    return _pm_options_set(param, value);
 }

@@ -19,7 +19,7 @@ typedef struct {
 
 #define PM_HUGE_PAGE ((size_t)2 << 20)
 
-size_t _pm_mmap_dyn, _pm_trim_dyn;
+size_t _pm_mmap_dyn;
 
 static bool thresholds_unset(void)
 {
@@ -31,7 +31,6 @@ void _pm_mmap_dynamic_reset(void)
 {
     size_t start = PM_OPT(mmap_dynamic) && thresholds_unset() ? PM_DYN_START : 0;
     __atomic_store_n(&_pm_mmap_dyn, start, __ATOMIC_RELAXED);
-    __atomic_store_n(&_pm_trim_dyn, start, __ATOMIC_RELAXED);
 }
 
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -39,6 +38,25 @@ static pm_lentry_t *table;
 static size_t table_cap, table_used; /* used counts live + tombstones */
 static size_t live_count, live_bytes;
 static size_t moving; /* live chunks out of the table during an mremap */
+static size_t map_slots; /* mappings out or being made: what mmap_max bounds */
+
+/* Take one of mmap_max's slots, or say there is none (atomic: threads
+ * mapping at once must not pass the bound together). */
+static bool map_slot_take(void)
+{
+    size_t n = __atomic_load_n(&map_slots, __ATOMIC_RELAXED);
+    do
+        if (n >= PM_OPT(mmap_max))
+            return false;
+    while (!__atomic_compare_exchange_n(&map_slots, &n, n + 1, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED));
+    return true;
+}
+
+static void map_slot_give(void)
+{
+    __atomic_fetch_sub(&map_slots, 1, __ATOMIC_RELAXED);
+}
 /* Live mappings by the arena of the thread that made them (stats). */
 static size_t arena_count[PM_ARENA_LIMIT], arena_bytes[PM_ARENA_LIMIT];
 
@@ -134,16 +152,16 @@ static size_t large_extra(void)
 void *_pm_large_alloc(size_t n, size_t align, bool *ok)
 {
     *ok = true;
-    if (__atomic_load_n(&live_count, __ATOMIC_RELAXED) >= PM_OPT(mmap_max)) {
-        /* Why: mmap_max reached; the caller serves it from an arena. */
-        *ok = false;
-        return NULL;
-    }
     bool ovf = false;
     size_t slack = align > PM_ALIGNMENT ? align : 0;
     size_t len = page_round(n + PM_HDR + slack + large_extra(), &ovf);
     if (ovf || n > PM_MAX_REQUEST || len == 0) {
         errno = ENOMEM;
+        return NULL;
+    }
+    if (!map_slot_take()) {
+        /* Why: mmap_max reached; the caller serves it from an arena. */
+        *ok = false;
         return NULL;
     }
     char *base;
@@ -157,6 +175,7 @@ void *_pm_large_alloc(size_t n, size_t align, bool *ok)
         base = _pm_os_map(len);
     }
     if (!base) {
+        map_slot_give();
         *ok = false;
         return NULL;
     }
@@ -171,6 +190,7 @@ void *_pm_large_alloc(size_t n, size_t align, bool *ok)
     if (!table_reserve()) {
         pthread_mutex_unlock(&large_lock);
         _pm_os_unmap(base, len);
+        map_slot_give();
         errno = ENOMEM;
         return NULL;
     }
@@ -235,14 +255,16 @@ void _pm_large_free(pm_chunk_t *c, const char *call, void *p)
     __atomic_store_n(&live_bytes, live_bytes - len, __ATOMIC_RELAXED);
     _pm_stats_held(-(ptrdiff_t)len);
     pthread_mutex_unlock(&large_lock);
-    /* Why only while dynamic: a threshold the user set stays put. */
+    /* Why only while dynamic, and a compare-and-swap: a threshold the user
+     * set stays put, even when pm_mallopt sets it while this runs. */
     size_t dyn = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
-    if (PM_UNLIKELY(dyn) && len > dyn && len <= PM_MMAP_THRESHOLD_MAX) {
-        __atomic_store_n(&_pm_mmap_dyn, len, __ATOMIC_RELAXED);
-        __atomic_store_n(&_pm_trim_dyn, 2 * len, __ATOMIC_RELAXED);
-    }
+    while (PM_UNLIKELY(dyn) && len > dyn && len <= PM_MMAP_THRESHOLD_MAX &&
+           !__atomic_compare_exchange_n(&_pm_mmap_dyn, &dyn, len, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+        ;
     /* Unlock, then unmap. */
     _pm_os_unmap((char *)c - c->prev_size, len);
+    map_slot_give();
 }
 
 void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n)
@@ -353,6 +375,9 @@ void _pm_large_fork_lock(void)
 
 void _pm_large_fork_unlock(bool child)
 {
-    (void)child;
+    /* A mapping another thread was making is not the child's: its slot is
+     * given back there (the table holds every mapping the child has). */
+    if (child)
+        map_slots = live_count;
     pthread_mutex_unlock(&large_lock);
 }

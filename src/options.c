@@ -35,6 +35,7 @@ pm_opt_state_t _pm_opt_state[PM_OPT_COUNT] = {
 int (*_pm_options_busy_hook)(int id, size_t value);
 size_t (*_pm_options_now_hook)(int id);
 void (*_pm_options_loaded_hook)(void);
+void (*_pm_options_applied_hook)(int id);
 
 int _pm_config_mode = -1;
 int _pm_config_diag_fd = 2;
@@ -99,9 +100,8 @@ unsigned _pm_config_error_count(void)
     return __atomic_load_n(&config_errors, __ATOMIC_RELAXED);
 }
 
-void _pm_opt_store(int id, size_t value, int src, uint32_t line)
+static void opt_store_locked(int id, size_t value, int src, uint32_t line)
 {
-    _pm_options_lock();
     pm_opt_state_t *st = &_pm_opt_state[id];
     /* Why only non-defaults: "overrides the default" says nothing the
      * dump's [default N] does not already say. */
@@ -114,6 +114,12 @@ void _pm_opt_store(int id, size_t value, int src, uint32_t line)
     st->src = (uint8_t)src;
     st->line = line;
     __atomic_store_n(&st->value, value, __ATOMIC_RELAXED);
+}
+
+void _pm_opt_store(int id, size_t value, int src, uint32_t line)
+{
+    _pm_options_lock();
+    opt_store_locked(id, value, src, line);
     _pm_options_unlock();
 }
 
@@ -581,14 +587,24 @@ int _pm_options_set(int param, int value)
         errno = ERANGE;
         return 0;
     }
-    int (*busy)(int, size_t) = __atomic_load_n(&_pm_options_busy_hook, __ATOMIC_ACQUIRE);
-    if (busy && (size_t)value != PM_OPT_STATE_VALUE(id) && busy(id, (size_t)value)) {
+    /* Why one locked section: whether the change may still take effect,
+     * the change and what the core derives from it must not let an
+     * allocation in between (see _pm_options_busy_hook). */
+    _pm_options_lock();
+    int (*busy)(int, size_t) = _pm_options_busy_hook;
+    int refused = busy && (size_t)value != PM_OPT_STATE_VALUE(id) && busy(id, (size_t)value);
+    if (!refused) {
+        opt_store_locked(id, (size_t)value, PM_SRC_MALLOPT, 0);
+        if (_pm_options_applied_hook)
+            _pm_options_applied_hook(id);
+    }
+    _pm_options_unlock();
+    if (refused) {
         if (mallopt_first(id, param, 2))
             mallopt_report("pm_mallopt(%s, %d): too late to change %s; it stays %s",
                            d->env, value, d->key, now);
         errno = EBUSY;
         return 0;
     }
-    _pm_opt_store(id, (size_t)value, PM_SRC_MALLOPT, 0);
     return 1;
 }

@@ -104,10 +104,14 @@ int _pm_options_set(int param, int value);
 /* Default value of option id (resolves PM_DEFAULT_AUTO). */
 size_t _pm_options_default(int id);
 
-/* Set by the core: called by _pm_options_set (pm_mallopt) with a valid value
- * that differs from the one in force; nonzero means the change can no longer
- * take effect (pm_mallopt fails with EBUSY). NULL: never busy. */
+/* Set by the core: called by _pm_options_set (pm_mallopt), options lock
+ * held, with a valid value that differs from the one in force; nonzero
+ * means the change can no longer take effect (pm_mallopt fails with EBUSY).
+ * NULL: never busy. */
 extern int (*_pm_options_busy_hook)(int id, size_t value);
+/* Called, options lock held, once pm_mallopt has changed setting id: the
+ * core brings what it derives from the setting in line. */
+extern void (*_pm_options_applied_hook)(int id);
 /* The core says here what value of setting id is in force when it differs
  * from the setting (mmap_dynamic's moving thresholds); 0 otherwise. */
 extern size_t (*_pm_options_now_hook)(int id);
