@@ -44,7 +44,9 @@ static int options_busy(int id, size_t value)
 /* pm_mallopt changed setting id (options lock held). */
 static void options_applied(int id)
 {
-    if (id == PM_OPT_check)
+    /* Why compare first: setting the level in force again is allowed at any
+     * time, and must not write what every allocation reads. */
+    if (id == PM_OPT_check && _pm_check_level != (int)PM_OPT(check))
         _pm_check_level = (int)PM_OPT(check);
     /* Why: a threshold the user sets stays where the user put it. */
     if (id == PM_OPT_mmap_threshold || id == PM_OPT_trim_threshold ||
