@@ -339,6 +339,7 @@ typedef struct pm_tcache {
     struct pm_tcache **prevp;
     bool real;            /* false for the static empty cache               */
     long tid;             /* the owning thread's kernel id                  */
+    long pid;             /* ... and process: only this process's ids count */
     void *slot_store[];
 } pm_tcache_t;
 

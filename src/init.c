@@ -14,8 +14,10 @@ uint64_t _pm_inuse_head[(PM_FAST_CSIZE >> 3) + 2];
 int _pm_initialized;
 int _pm_check_level;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static pthread_t init_owner;
-static int init_running;
+/* Why a thread variable, not the running thread's id: a child forked while
+ * another thread was in init would inherit that id, and glibc may give it
+ * to the child's first new thread, which would then skip init. */
+static __thread int in_init __attribute__((tls_model("initial-exec")));
 
 int _pm_alloc_begun;
 
@@ -67,8 +69,11 @@ static size_t options_now(int id)
 
 static void init_run(void)
 {
-    init_owner = pthread_self();
-    __atomic_store_n(&init_running, 1, __ATOMIC_RELEASE);
+    in_init = 1;
+    /* Why: in a child forked while another thread was in here, the options
+     * lock may be taken, by a thread the child does not have. Nothing else
+     * takes it before init is done. */
+    _pm_options_lock_reset();
     int saved = errno;
     _pm_os_random(&_pm_secret, sizeof _pm_secret);
     _pm_secret |= 1;
@@ -88,13 +93,12 @@ static void init_run(void)
     _pm_fork_install();
     errno = saved;
     __atomic_store_n(&_pm_initialized, 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&init_running, 0, __ATOMIC_RELEASE);
+    in_init = 0;
 }
 
 void _pm_init_slow(void)
 {
-    if (__atomic_load_n(&init_running, __ATOMIC_ACQUIRE) &&
-        pthread_equal(init_owner, pthread_self()))
+    if (in_init)
         return; /* re-entered from inside init (a preloaded libc call) */
     /* Why no cancellation: getrandom and the ini file's open and read are
      * cancellation points, and a thread cancelled inside would leave the

@@ -124,6 +124,11 @@ long _pm_os_thread_id(void)
     return tid;
 }
 
+long _pm_os_process_id(void)
+{
+    return (long)getpid();
+}
+
 int _pm_os_thread_gone(long tid)
 {
     int saved = errno;

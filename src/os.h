@@ -25,8 +25,9 @@ void *_pm_os_remap(void *p, size_t old_size, size_t new_size);
 size_t _pm_os_page_size(void);
 /* Milliseconds on a monotonic clock (vDSO: no lock, no allocation). */
 uint64_t _pm_os_now_ms(void);
-/* The calling thread's kernel id. */
+/* The calling thread's kernel id, and its process's. */
 long _pm_os_thread_id(void);
+long _pm_os_process_id(void);
 /* Is thread tid of this process gone for sure? (A tid the kernel has given
  * to a new thread since reads as alive.) */
 int _pm_os_thread_gone(long tid);

@@ -165,6 +165,7 @@ pm_tcache_t *_pm_tcache_create(void)
         tc->fast_max = max < maxreq ? max : maxreq;
     }
     tc->tid = _pm_os_thread_id();
+    tc->pid = _pm_os_process_id();
     pthread_mutex_lock(&tc_list_lock);
     tc->next = tc_list;
     if (tc_list)
@@ -233,11 +234,15 @@ static void reclaim_orphans(void)
 {
     pm_tcache_t *gone[PM_TC_SCAN_MIN];
     size_t n = 0;
+    long pid = _pm_os_process_id();
     pthread_mutex_lock(&tc_list_lock);
     tc_made = 0;
     for (pm_tcache_t *tc = tc_list, *next; tc && n < PM_TC_SCAN_MIN; tc = next) {
         next = tc->next;
-        if (tc != _pm_tls_tc && _pm_os_thread_gone(tc->tid)) {
+        /* Why the process too: in a child forked without the fork handlers
+         * (_Fork, a raw fork) the caches still carry the parent's ids, the
+         * live thread's among them; those stay. */
+        if (tc != _pm_tls_tc && tc->pid == pid && _pm_os_thread_gone(tc->tid)) {
             tc_list_unlink(tc);
             gone[n++] = tc;
         }
@@ -545,7 +550,8 @@ void _pm_tcache_fork_unlock(bool child)
         if (me->real) {
             me->next = NULL;
             me->prevp = &tc_list;
-            me->tid = _pm_os_thread_id(); /* the child's own id */
+            me->tid = _pm_os_thread_id(); /* the child's own ids */
+            me->pid = _pm_os_process_id();
         }
     }
     pthread_mutex_unlock(&tc_list_lock);

@@ -12,8 +12,6 @@
 #include <sys/resource.h>
 
 #include <pthread.h>
-#include <sched.h>
-#include <sys/stat.h>
 #include <strings.h>
 
 #define HEAP_OK() assert_int_equal(pm_check_heap(), 0)
@@ -1076,95 +1074,6 @@ static int child_init_race(void)
     return 0;
 }
 
-/* Fresh process: the first pm_* call comes from a thread with a cancel
- * pending. Init makes cancellation points (getrandom, the ini file's open
- * and read); cancelled in there, it used to leave every other thread
- * waiting for it for good. */
-static int cancel_go;
-
-static void *init_cancelled_thread(void *arg)
-{
-    (void)arg;
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-    while (!__atomic_load_n(&cancel_go, __ATOMIC_ACQUIRE))
-        sched_yield();
-    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-    pm_free(pm_malloc(16)); /* not a cancellation point */
-    pthread_testcancel();
-    return NULL;
-}
-
-static int child_init_cancelled(void)
-{
-    pthread_t t;
-    PMT_REQUIRE(pthread_create(&t, NULL, init_cancelled_thread, NULL) == 0, "thread");
-    PMT_REQUIRE(pthread_cancel(t) == 0, "cancel");
-    __atomic_store_n(&cancel_go, 1, __ATOMIC_RELEASE);
-    void *r;
-    PMT_REQUIRE(pthread_join(t, &r) == 0, "join");
-    PMT_REQUIRE(r == PTHREAD_CANCELED, "the thread was not cancelled after pm_malloc");
-    void *p = pm_malloc(16); /* hung here */
-    PMT_REQUIRE(p != NULL, "malloc");
-    pm_free(p);
-    PMT_REQUIRE_HEAP_OK();
-    return 0;
-}
-
-/* Fresh process: fork while another thread is inside init (held there by
- * an ini file that is a FIFO nobody writes yet). The child used to wait
- * for good for an init lock taken by a thread it does not have; it runs
- * init itself now. */
-static char fifo_path[64];
-
-static void *init_blocked_thread(void *arg)
-{
-    (void)arg;
-    pm_free(pm_malloc(16));
-    return NULL;
-}
-
-static int child_fork_in_init(void)
-{
-    snprintf(fifo_path, sizeof fifo_path, "/tmp/pmt-fifo-%d", (int)getpid());
-    unlink(fifo_path);
-    PMT_REQUIRE(mkfifo(fifo_path, 0600) == 0, "mkfifo %s", fifo_path);
-    setenv("PM_CONFIG", fifo_path, 1);
-    pthread_t t;
-    PMT_REQUIRE(pthread_create(&t, NULL, init_blocked_thread, NULL) == 0, "thread");
-    usleep(200 * 1000); /* the thread is now blocked opening the FIFO */
-    pid_t pid = fork();
-    if (pid == 0) {
-        unsetenv("PM_CONFIG");
-        alarm(10);
-        void *p = pm_malloc(16);
-        _exit(p != NULL && pm_check_heap() == 0 ? 0 : 1);
-    }
-    int fd = open(fifo_path, O_WRONLY); /* lets the thread's open return */
-    if (fd >= 0)
-        close(fd);
-    pthread_join(t, NULL);
-    unlink(fifo_path);
-    PMT_REQUIRE(pid > 0, "fork");
-    int st;
-    PMT_REQUIRE(waitpid(pid, &st, 0) == pid, "waitpid");
-    PMT_REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                "child forked during init: %s %d", WIFSIGNALED(st) ? "signal" : "exit",
-                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-    PMT_REQUIRE_HEAP_OK();
-    return 0;
-}
-
-static void test_init_interrupted(void **state)
-{
-    (void)state;
-    pmt_run_case_ok("init_cancelled", NULL, 30);
-    /* Why not under TSan: its own pthread_once does not run the routine
-     * again in a forked child, as glibc's does. */
-    if (PMT_TSAN)
-        skip();
-    pmt_run_case_ok("fork_in_init", NULL, 30);
-}
-
 static void test_init_idempotent(void **state)
 {
     (void)state;
@@ -1386,8 +1295,6 @@ static const pmt_case_t cases[] = {
     { "quarantine_is_free", child_quarantine_is_free },
     { "stats_per_arena", child_stats_per_arena },
     { "init_race", child_init_race },
-    { "init_cancelled", child_init_cancelled },
-    { "fork_in_init", child_fork_in_init },
     { "mallinfo_moves", child_mallinfo_moves },
     { "remote_frees_return", child_remote_frees_return },
     { "mallinfo_peak", child_mallinfo_peak },
@@ -1428,7 +1335,6 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_quarantine_is_free),
         cmocka_unit_test(test_malloc_stats),
         cmocka_unit_test(test_init_idempotent),
-        cmocka_unit_test(test_init_interrupted),
         cmocka_unit_test(test_mallinfo_moves),
         cmocka_unit_test(test_remote_frees_return),
         cmocka_unit_test(test_mallinfo_peak),
