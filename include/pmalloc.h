@@ -84,7 +84,10 @@ int    pm_malloc_trim(size_t pad);
  * top, mmapped: the direct mappings its threads made, and more) and a total
  * line. */
 void   pm_malloc_stats(void);
-/* Initialise; idempotent and thread-safe. Returns 0. */
+/* Initialise; idempotent and thread-safe. Returns 0; -1 with errno EBUSY
+ * only when called back from inside the init itself (a libc function it
+ * calls, replaced by the program), where every allocating call fails with
+ * ENOMEM and pm_mallopt with EBUSY. */
 int    pm_init(void);
 struct pm_mallinfo pm_mallinfo(void);
 

@@ -82,7 +82,8 @@ void *_pm_alloc_arena(size_t csize, bool zero)
 
 __attribute__((noinline)) void *_pm_alloc_slow(size_t n)
 {
-    pm_ensure_alloc();
+    if (PM_UNLIKELY(!pm_ensure_alloc()))
+        return enomem();
     if (PM_UNLIKELY(n > PM_MAX_REQUEST))
         return enomem();
     pm_tcache_t *tc = _pm_tls_tc;
@@ -130,7 +131,8 @@ void *pm_calloc(size_t nmemb, size_t size)
     size_t n;
     if (PM_UNLIKELY(__builtin_mul_overflow(nmemb, size, &n) || n > PM_MAX_REQUEST))
         return enomem();
-    pm_ensure_alloc();
+    if (PM_UNLIKELY(!pm_ensure_alloc()))
+        return enomem();
     /* Why these paths: memory fresh from mmap or from an untouched top is
      * already zero, and a big calloc should not pay for a memset. */
     if (_pm_check_level == 0 && !PM_OPT(perturb) && n > PM_OPT(tcache_max)) {
@@ -150,7 +152,8 @@ void *pm_calloc(size_t nmemb, size_t size)
 
 static void *memalign_impl(size_t align, size_t n)
 {
-    pm_ensure_alloc();
+    if (PM_UNLIKELY(!pm_ensure_alloc()))
+        return enomem();
     if (align <= PM_ALIGNMENT)
         return pm_malloc(n);
     size_t csize = chunk_size_for(n), total;
@@ -242,7 +245,8 @@ void *pm_realloc(void *p, size_t n)
         pm_free(p);
         return NULL;
     }
-    pm_ensure_alloc();
+    if (PM_UNLIKELY(!pm_ensure_alloc()))
+        return enomem();
     uint64_t h;
     pm_chunk_t *c = _pm_chunk_checked(p, "pm_realloc", &h);
     if (n > PM_MAX_REQUEST)

@@ -687,6 +687,7 @@ int _pm_config_dump_fd(int fd, int format)
 
 int pm_config_dump(int fd, int format)
 {
-    pm_init();
+    if (pm_init() != 0)
+        return -1; /* called from inside init: the settings are loading */
     return _pm_config_dump_fd(fd, format);
 }

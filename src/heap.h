@@ -359,13 +359,21 @@ PM_INLINE void pm_ensure_init(void)
 /* Set once anything may have been handed out: from then on the check level
  * and perturb stay as they are (pm_mallopt says EBUSY). */
 extern int _pm_alloc_begun;
-void _pm_alloc_begin_slow(void);
-/* pm_ensure_init for the calls that hand out memory. */
-PM_INLINE void pm_ensure_alloc(void)
+bool _pm_alloc_begin_slow(void);
+/* pm_ensure_init for the calls that hand out memory. False in a call made
+ * from inside init (a libc call there that came back to pmalloc): nothing
+ * is set up yet, and the call fails with ENOMEM. */
+PM_INLINE bool pm_ensure_alloc(void)
 {
     pm_ensure_init();
     if (PM_UNLIKELY(!__atomic_load_n(&_pm_alloc_begun, __ATOMIC_ACQUIRE)))
-        _pm_alloc_begin_slow();
+        return _pm_alloc_begin_slow();
+    return true;
+}
+/* Is init done? (False only inside init and in calls made from there.) */
+PM_INLINE bool pm_init_done(void)
+{
+    return __atomic_load_n(&_pm_initialized, __ATOMIC_ACQUIRE);
 }
 
 /* arena.c */

@@ -21,13 +21,16 @@ static __thread int in_init __attribute__((tls_model("initial-exec")));
 
 int _pm_alloc_begun;
 
-void _pm_alloc_begin_slow(void)
+bool _pm_alloc_begin_slow(void)
 {
+    if (!pm_init_done())
+        return false;
     /* Why under the options lock: a pm_mallopt(PM_CHECK) then either came
      * before, and this thread sees its level, or after, and sees this. */
     _pm_options_lock();
     __atomic_store_n(&_pm_alloc_begun, 1, __ATOMIC_RELEASE);
     _pm_options_unlock();
+    return true;
 }
 
 /* pm_mallopt asks here (options lock held) whether a change can still take
@@ -75,6 +78,10 @@ static void init_run(void)
      * takes it before init is done. */
     _pm_options_lock_reset();
     int saved = errno;
+    /* Why now: the settings' defaults need it, and reading the CPU list
+     * under the options lock would make a syscall (and, under a preload,
+     * maybe a call back into pmalloc) while holding it. */
+    (void)_pm_os_ncpus();
     _pm_os_random(&_pm_secret, sizeof _pm_secret);
     _pm_secret |= 1;
     _pm_os_random(&_pm_key_secret, sizeof _pm_key_secret);
@@ -115,11 +122,19 @@ void _pm_init_slow(void)
 int pm_init(void)
 {
     pm_ensure_init();
+    if (!pm_init_done()) {
+        errno = EBUSY; /* called from inside init (a libc call made there) */
+        return -1;
+    }
     return 0;
 }
 
 int pm_mallopt(int param, int value)
 {
     pm_ensure_init();
+    if (!pm_init_done()) {
+        errno = EBUSY; /* called from inside init: the settings are loading */
+        return 0;
+    }
     return _pm_options_set(param, value);
 }

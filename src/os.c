@@ -168,12 +168,17 @@ int _pm_os_count_cpulist(const char *s)
 
 int _pm_os_ncpus(void)
 {
+    /* Why once: the count sizes the arena cap at init, as glibc's does;
+     * later calls (the config dump's defaults) then make no syscall. */
+    static int cached;
+    int n = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (n > 0)
+        return n;
     /* Why not sysconf(_SC_NPROCESSORS_ONLN): it reads this same file, but
      * through code (and strtoul) that a program seldom touches otherwise, and
      * each such libc page costs resident memory in every process. */
     int saved = errno;
     char buf[256];
-    int n = 0;
     if (_pm_os_read_file("/sys/devices/system/cpu/online", buf, sizeof buf) > 0)
         n = _pm_os_count_cpulist(buf);
     if (n <= 0) {
@@ -181,6 +186,7 @@ int _pm_os_ncpus(void)
         n = v > 0 ? (int)v : 1;
     }
     errno = saved;
+    __atomic_store_n(&cached, n, __ATOMIC_RELAXED);
     return n;
 }
 

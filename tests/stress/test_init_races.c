@@ -8,7 +8,9 @@
  *  - the child's first new thread may get the init thread's pthread_t back
  *    from glibc and must not take itself for the init thread;
  *  - a child made without the fork handlers (_Fork) keeps the parent's
- *    thread ids in its caches: the orphan scan must leave its live one.
+ *    thread ids in its caches: the orphan scan must leave its live one;
+ *  - calls back into pmalloc from inside init (from a libc call init makes,
+ *    here this binary's open()) must fail cleanly.
  */
 #define _GNU_SOURCE
 #include "../common.h"
@@ -31,6 +33,8 @@
 static int fork_at_cpu_list;  /* fork when init opens the CPU list */
 static int forked_in_open;
 static pid_t open_child = -1;
+static char reenter_path[64]; /* call pmalloc when init opens this */
+static void reenter(void);
 
 static void child_allocates(void)
 {
@@ -66,6 +70,8 @@ int open(const char *path, int flags, ...)
         if (pthread_create(&t, NULL, forker, NULL) == 0)
             pthread_join(t, NULL);
     }
+    if (reenter_path[0] && strcmp(path, reenter_path) == 0)
+        reenter();
     return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
 }
 
@@ -165,8 +171,9 @@ static int child_fork_in_init(void)
     return 0;
 }
 
-/* Init holds the options lock while it reads the CPU list: a child forked
- * then inherited the lock taken and spun on it for good. */
+/* Init held the options lock while it read the CPU list: a child forked
+ * then inherited the lock taken and spun on it for good. Fork at that
+ * moment still. */
 static int child_fork_holding_options_lock(void)
 {
     fork_at_cpu_list = 1;
@@ -216,6 +223,80 @@ static int child_child_thread_runs_init(void)
     }
     fifo_release_init();
     return wait_ok(pid, "a thread of a child forked during init");
+}
+
+/* ---- calls back into pmalloc from inside init -------------------------- */
+
+/* A libc call that init makes, replaced by the program (or, preloaded, by
+ * pmalloc itself), may call back in before anything is set up. Such calls
+ * let through used to spin on the options lock init held (the CPU list
+ * was read under it), or were served before the settings were loaded: at
+ * check level 0 with PM_CHECK=1 set, and their frees aborted. They fail
+ * now: NULL with ENOMEM, pm_mallopt 0 and pm_init -1 with EBUSY. */
+static int reentered, reenter_bad;
+
+static void reenter_expect(int ok, const char *what)
+{
+    if (!ok) {
+        reenter_bad++;
+        dprintf(2, "pmt: called from inside init: %s\n", what);
+    }
+}
+
+static void reenter(void)
+{
+    reentered++;
+    errno = 0;
+    reenter_expect(pm_malloc(24) == NULL && errno == ENOMEM, "pm_malloc");
+    errno = 0;
+    reenter_expect(pm_calloc(2, 24) == NULL && errno == ENOMEM, "pm_calloc");
+    errno = 0;
+    reenter_expect(pm_memalign(64, 100) == NULL && errno == ENOMEM, "pm_memalign");
+    errno = 0;
+    reenter_expect(pm_realloc(NULL, 10) == NULL && errno == ENOMEM, "pm_realloc");
+    errno = 0;
+    reenter_expect(pm_mallopt(PM_TRIM_THRESHOLD, 1 << 20) == 0 && errno == EBUSY,
+                   "pm_mallopt");
+    errno = 0;
+    reenter_expect(pm_init() == -1 && errno == EBUSY, "pm_init");
+    errno = 0;
+    reenter_expect(pm_config_dump(-1, PM_DUMP_TEXT) == -1 && errno == EBUSY, "pm_config_dump");
+}
+
+static int reentered_calls_fail(const char *path)
+{
+    setenv("PM_CHECK", "1", 1);
+    snprintf(reenter_path, sizeof reenter_path, "%s", path);
+    alarm(10); /* it spun here */
+    void *p = pm_malloc(40);
+    reenter_path[0] = 0;
+    PMT_REQUIRE(reentered == 1, "init did not open %s (%d)", path, reentered);
+    PMT_REQUIRE(reenter_bad == 0, "%d calls from inside init did not fail", reenter_bad);
+    PMT_REQUIRE(p != NULL, "malloc after init");
+    memset(p, 1, 40);
+    pm_free(p);
+    PMT_REQUIRE(pm_mallopt(PM_TRIM_THRESHOLD, 1 << 20) == 1, "pm_mallopt after init");
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+static int child_reenter_from_cpu_list(void)
+{
+    unsetenv("PM_CONFIG");
+    return reentered_calls_fail("/sys/devices/system/cpu/online");
+}
+
+static int child_reenter_from_config(void)
+{
+    char ini[64];
+    snprintf(ini, sizeof ini, "/tmp/pmt-empty-%d.ini", (int)getpid());
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, ini, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    PMT_REQUIRE(fd >= 0, "create %s", ini);
+    close(fd);
+    setenv("PM_CONFIG", ini, 1);
+    int rc = reentered_calls_fail(ini);
+    unlink(ini);
+    return rc;
 }
 
 /* ---- a child without the fork handlers ---------------------------------- */
@@ -297,6 +378,14 @@ static void test_child_thread_runs_init(void **state)
     run_case("child_thread_runs_init", false);
 }
 
+static void test_reentered_calls_fail(void **state)
+{
+    (void)state;
+    if (access("/sys/devices/system/cpu/online", R_OK) == 0)
+        run_case("reenter_from_cpu_list", true);
+    run_case("reenter_from_config", true);
+}
+
 static void test_raw_fork_keeps_live_cache(void **state)
 {
     (void)state;
@@ -311,6 +400,8 @@ static const pmt_case_t cases[] = {
     { "fork_holding_options_lock", child_fork_holding_options_lock },
     { "child_thread_runs_init", child_child_thread_runs_init },
     { "raw_fork_keeps_live_cache", child_raw_fork_keeps_live_cache },
+    { "reenter_from_cpu_list", child_reenter_from_cpu_list },
+    { "reenter_from_config", child_reenter_from_config },
 };
 
 int main(int argc, char **argv)
@@ -322,6 +413,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fork_holding_options_lock),
         cmocka_unit_test(test_child_thread_runs_init),
         cmocka_unit_test(test_raw_fork_keeps_live_cache),
+        cmocka_unit_test(test_reentered_calls_fail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
