@@ -394,10 +394,10 @@ static void fork_child(void)
 
 void _pm_fork_install(void)
 {
-    /* Why a flag: a child forked while another thread was in init runs init
-     * again (see init.c), and handlers installed twice would take every
-     * lock twice. Set first: a child forked in between lacks the handlers,
-     * which is the lesser harm. */
+    /* Why a flag: the constructor and init both call this (see init.c),
+     * and a child forked while another thread was in init runs init again;
+     * handlers installed twice would take every lock twice. Set first: a
+     * call back in from pthread_atfork (preloaded) then returns at once. */
     static int installed;
     if (installed)
         return;

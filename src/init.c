@@ -119,6 +119,18 @@ void _pm_init_slow(void)
     pthread_setcancelstate(cancel, NULL);
 }
 
+/* Why the fork handlers are installed at load time, not by init: prepare
+ * handlers run in the reverse order of their installing, and one that the
+ * program or a library installed before pmalloc's first use would run
+ * after ours, with every allocator lock already taken: a pm_* call in it
+ * would wait on its own thread for good. At load time ours come first and
+ * run last, as glibc's malloc takes its locks after the handlers. (Init
+ * installs them too, for a build that runs no constructors.) */
+__attribute__((constructor)) static void init_fork_handlers(void)
+{
+    _pm_fork_install();
+}
+
 int pm_init(void)
 {
     pm_ensure_init();

@@ -10,7 +10,8 @@
  *  - a child made without the fork handlers (_Fork) keeps the parent's
  *    thread ids in its caches: the orphan scan must leave its live one;
  *  - calls back into pmalloc from inside init (from a libc call init makes,
- *    here this binary's open()) must fail cleanly.
+ *    here this binary's open()) must fail cleanly;
+ *  - a fork handler installed before pmalloc's first use may call it.
  */
 #define _GNU_SOURCE
 #include "../common.h"
@@ -299,6 +300,32 @@ static int child_reenter_from_config(void)
     return rc;
 }
 
+/* ---- a fork handler the program installed before pmalloc's first use --- */
+
+/* Prepare handlers run in the reverse order of installing: pmalloc's,
+ * installed at its first use, ran after this one with every lock taken,
+ * and this one's pm_* calls then waited on their own thread for good. */
+static int prep_ok;
+
+static void prep_allocates(void)
+{
+    void *p = pm_malloc(200000);
+    prep_ok = p != NULL && pm_mallopt(PM_TRIM_THRESHOLD, 1 << 20) == 1;
+    pm_free(p);
+}
+
+static int child_atfork_before_first_use(void)
+{
+    PMT_REQUIRE(pthread_atfork(prep_allocates, NULL, NULL) == 0, "pthread_atfork");
+    pm_free(pm_malloc(100)); /* pmalloc's first use */
+    alarm(10);               /* fork hung here */
+    pid_t pid = fork();
+    if (pid == 0)
+        child_allocates();
+    PMT_REQUIRE(prep_ok, "the prepare handler's calls failed");
+    return wait_ok(pid, "forked with a handler installed before pmalloc's first use");
+}
+
 /* ---- a child without the fork handlers ---------------------------------- */
 
 static void *short_thread(void *arg)
@@ -386,6 +413,12 @@ static void test_reentered_calls_fail(void **state)
     run_case("reenter_from_config", true);
 }
 
+static void test_atfork_before_first_use(void **state)
+{
+    (void)state;
+    run_case("atfork_before_first_use", true);
+}
+
 static void test_raw_fork_keeps_live_cache(void **state)
 {
     (void)state;
@@ -400,6 +433,7 @@ static const pmt_case_t cases[] = {
     { "fork_holding_options_lock", child_fork_holding_options_lock },
     { "child_thread_runs_init", child_child_thread_runs_init },
     { "raw_fork_keeps_live_cache", child_raw_fork_keeps_live_cache },
+    { "atfork_before_first_use", child_atfork_before_first_use },
     { "reenter_from_cpu_list", child_reenter_from_cpu_list },
     { "reenter_from_config", child_reenter_from_config },
 };
@@ -413,6 +447,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fork_holding_options_lock),
         cmocka_unit_test(test_child_thread_runs_init),
         cmocka_unit_test(test_raw_fork_keeps_live_cache),
+        cmocka_unit_test(test_atfork_before_first_use),
         cmocka_unit_test(test_reentered_calls_fail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
