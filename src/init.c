@@ -73,10 +73,6 @@ static size_t options_now(int id)
 static void init_run(void)
 {
     in_init = 1;
-    /* Why: in a child forked while another thread was in here, the options
-     * lock may be taken, by a thread the child does not have. Nothing else
-     * takes it before init is done. */
-    _pm_options_lock_reset();
     int saved = errno;
     /* Why now: the settings' defaults need it, and reading the CPU list
      * under the options lock would make a syscall (and, under a preload,

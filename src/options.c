@@ -65,11 +65,6 @@ void _pm_options_unlock(void)
     __atomic_store_n(&opt_lock, 0, __ATOMIC_RELEASE);
 }
 
-void _pm_options_lock_reset(void)
-{
-    __atomic_store_n(&opt_lock, 0, __ATOMIC_RELEASE);
-}
-
 size_t _pm_options_default(int id)
 {
     if (id < 0 || id >= PM_OPT_COUNT)

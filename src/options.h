@@ -127,8 +127,5 @@ unsigned _pm_config_error_count(void);
  * core may take it in its atfork prepare and release it in both parents. */
 void _pm_options_lock(void);
 void _pm_options_unlock(void);
-/* Free the lock whoever holds it: init only, which runs before anyone else
- * takes it, except in a child forked while another thread was in init. */
-void _pm_options_lock_reset(void);
 
 #endif /* PM_OPTIONS_H */
