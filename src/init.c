@@ -1,8 +1,9 @@
 /*
  * init.c - the one init routine and the settings glue. pm_init runs once
  * (pthread_once), before anything else: it loads the settings (defaults < ini
- * file < environment), draws the process secret, and installs the fork
- * handlers. It allocates nothing; arenas come with the first allocation.
+ * file < environment) and draws the process secret; the fork handlers are
+ * installed when the library is loaded. It allocates nothing; arenas come
+ * with the first allocation.
  */
 #include "heap.h"
 
@@ -120,8 +121,9 @@ void _pm_init_slow(void)
  * program or a library installed before pmalloc's first use would run
  * after ours, with every allocator lock already taken: a pm_* call in it
  * would wait on its own thread for good. At load time ours come first and
- * run last, as glibc's malloc takes its locks after the handlers. (Init
- * installs them too, for a build that runs no constructors.) */
+ * run last, as glibc's malloc takes its locks after the handlers (not so
+ * for a handler installed before the load: README, Fork). Init installs
+ * them too, for a build that runs no constructors. */
 __attribute__((constructor)) static void init_fork_handlers(void)
 {
     _pm_fork_install();
