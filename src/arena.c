@@ -362,7 +362,6 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-    _pm_tcache_fork_unlock(true);
     _pm_large_fork_unlock(true);
     /* Why reset: the other threads do not exist in the child. */
     pm_tcache_t *tc = _pm_tls_tc;
@@ -390,6 +389,8 @@ static void fork_child(void)
     }
     pthread_mutex_unlock(&arena_list_lock);
     _pm_options_unlock();
+    /* Last: it asks the kernel for the child's ids, with no arena locked. */
+    _pm_tcache_fork_unlock(true);
 }
 
 void _pm_fork_install(void)
@@ -399,8 +400,7 @@ void _pm_fork_install(void)
      * handlers installed twice would take every lock twice. Set first: a
      * call back in from pthread_atfork (preloaded) then returns at once. */
     static int installed;
-    if (installed)
+    if (__atomic_exchange_n(&installed, 1, __ATOMIC_ACQ_REL))
         return;
-    installed = 1;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }

@@ -71,7 +71,7 @@ static char file_path[4096];
 static char prog_buf[256];
 static int env_mode_set;
 /* Why static: pm_init may run on a small thread stack; the parse runs once,
- * under the init lock (or in the single-threaded tool and fuzzer). */
+ * in pm_init's pthread_once (or in the single-threaded tool and fuzzer). */
 static config_ini_t ini_ctx;
 
 const char *_pm_config_errno_text(int err, char *buf, size_t cap)

@@ -16,9 +16,10 @@
  * chunk is one mask away; a bitmap of heap slots says, with one load, whether
  * an address lies in a pmalloc heap before anything is read from it.
  *
- * Lock ranks (take in this order, never back): options < init/arena list < arena locks,
- * by index, then the large companions' locks, by index (one at a time except
- * in the fork handler) < large (mmap) lock < thread-cache list lock.
+ * Lock ranks (take in this order, never back): options < arena list < arena
+ * locks, by index, then the large companions' locks, by index (one at a time
+ * except in the fork handler) < large (mmap) lock < thread-cache list lock.
+ * (pm_init runs once under pthread_once, before any of them is taken.)
  */
 #ifndef PM_HEAP_H
 #define PM_HEAP_H

@@ -123,7 +123,8 @@ void _pm_init_slow(void)
  * would wait on its own thread for good. At load time ours come first and
  * run last, as glibc's malloc takes its locks after the handlers (not so
  * for a handler installed before the load: README, Fork). Init installs
- * them too, for a build that runs no constructors. */
+ * them too, for a build that runs no constructors; there a fork while
+ * init holds the options lock would leave it taken in the child. */
 __attribute__((constructor)) static void init_fork_handlers(void)
 {
     _pm_fork_install();
