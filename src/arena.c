@@ -98,7 +98,7 @@ void _pm_arena_unlock(pm_arena_t *a)
     pthread_mutex_unlock(&a->lock);
 }
 
-static bool arena_trylock(pm_arena_t *a)
+bool _pm_arena_trylock(pm_arena_t *a)
 {
     if (pthread_mutex_trylock(&a->lock) != 0)
         return false;
@@ -259,21 +259,21 @@ pm_arena_t *_pm_arena_get_locked(void)
         _pm_arena_lock(a);
         return a;
     }
-    if (PM_LIKELY(arena_trylock(a)))
+    if (PM_LIKELY(_pm_arena_trylock(a)))
         return a;
     __atomic_fetch_add(&a->lock_contended, 1, __ATOMIC_RELAXED);
     /* Why spin a little first: lock holders hold it for a batch, briefly;
      * moving at the first overlap scatters a thread's memory over arenas. */
     for (int spin = 0; spin < PM_ARENA_SPIN; spin++) {
         pm_cpu_relax();
-        if (arena_trylock(a))
+        if (_pm_arena_trylock(a))
             return a;
     }
     /* Busy: move to an arena that is free right now... */
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
     for (uint32_t i = 1; i < n; i++) {
         pm_arena_t *b = _pm_arenas[(a->index + i) % n];
-        if (arena_trylock(b)) {
+        if (_pm_arena_trylock(b)) {
             thread_move(tc, b);
             return b;
         }
@@ -299,7 +299,7 @@ pm_arena_t *_pm_arena_get_big_locked(void)
     if (!o)
         o = _pm_arena_create();
     pm_arena_t *b = o ? arena_big(o) : NULL;
-    if (!b || PM_LIKELY(arena_trylock(b)))
+    if (!b || PM_LIKELY(_pm_arena_trylock(b)))
         return b;
     __atomic_fetch_add(&b->lock_contended, 1, __ATOMIC_RELAXED);
     /* Why look further: any free companion serves a large chunk as well, and
@@ -307,7 +307,7 @@ pm_arena_t *_pm_arena_get_big_locked(void)
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
     for (uint32_t i = 1; i < n; i++) {
         pm_arena_t *c = __atomic_load_n(&_pm_arenas[(o->index + i) % n]->big, __ATOMIC_ACQUIRE);
-        if (c && arena_trylock(c))
+        if (c && _pm_arena_trylock(c))
             return c;
     }
     pthread_mutex_lock(&b->lock);

@@ -175,19 +175,40 @@ static uint64_t stamp_min(uint64_t x, uint64_t y)
     return x < y ? x : y;
 }
 
-static void bins_insert_run(pm_arena_t *a, pm_chunk_t *c, size_t size, uint64_t stamp,
-                            size_t dirty);
+/* What a free run carries in and out of the bins: the sweep it was freed
+ * in and how many of its bytes may be resident. */
+typedef struct {
+    uint64_t stamp;
+    size_t dirty;
+} pm_run_t;
+
+/* Take free chunk c (s bytes) out of the bins; returns what it carried. */
+static pm_run_t run_unlink(pm_arena_t *a, pm_chunk_t *c, size_t s, const char *call)
+{
+    pm_run_t r = {stamp_of(a, c, s), dirty_of(c, s)};
+    _pm_bins_unlink(a, c, s, call);
+    return r;
+}
+
+/* Two runs become one: the older stamp, the dirty bytes of both. */
+static pm_run_t run_merge(pm_run_t x, pm_run_t y)
+{
+    return (pm_run_t){stamp_min(x.stamp, y.stamp), x.dirty + y.dirty};
+}
+
+static void bins_insert_run(pm_arena_t *a, pm_chunk_t *c, size_t size, pm_run_t r);
 
 void _pm_bins_insert(pm_arena_t *a, pm_chunk_t *c, size_t size)
 {
-    bins_insert_run(a, c, size, a->purge_gen, size);
+    bins_insert_run(a, c, size, (pm_run_t){a->purge_gen, size});
 }
 
 /* Bin c with its sweep stamp and its count of dirty bytes (capped at size;
  * none makes it clean). */
-static void bins_insert_run(pm_arena_t *a, pm_chunk_t *c, size_t size, uint64_t stamp,
-                            size_t dirty)
+static void bins_insert_run(pm_arena_t *a, pm_chunk_t *c, size_t size, pm_run_t r)
 {
+    uint64_t stamp = r.stamp;
+    size_t dirty = r.dirty;
     unsigned k = bin_index(size);
     pm_chunk_t *head = a->bins[k];
     link_set(&c->fd, head);
@@ -267,19 +288,19 @@ static void top_write(pm_arena_t *a, pm_chunk_t *t)
 }
 
 /* Take size bytes off the front of free chunk c (already unlinked), which
- * is s bytes long with dirty of them maybe resident; the rest goes back to
- * the bins when it is worth a chunk, with the free run's stamp (its pages
- * are as old as they were) and as many dirty bytes as it can hold (where in
- * the run they lie is not known). */
+ * is s bytes long and carried run; the rest goes back to the bins when it is
+ * worth a chunk, with the run's stamp (its pages are as old as they were)
+ * and as many dirty bytes as it can hold (where in the run they lie is not
+ * known). */
 static pm_chunk_t *chunk_split(pm_arena_t *a, pm_chunk_t *c, size_t s, size_t size,
-                               uint64_t stamp, size_t dirty)
+                               pm_run_t run)
 {
     if (s - size >= PM_MIN_CHUNK) {
         pm_chunk_t *r = chunk_at(c, size);
         size_t rs = s - size;
         chunk_set(r, rs, PM_ST_FREE, PM_PREV_INUSE);
         chunk_at(r, rs)->prev_size = rs;
-        bins_insert_run(a, r, rs, stamp, dirty);
+        bins_insert_run(a, r, rs, run);
         s = size;
     } else {
         pm_chunk_t *n = chunk_at(c, s);
@@ -330,12 +351,8 @@ pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how)
         if (PM_UNLIKELY(head_state(h) != PM_ST_FREE))
             _pm_fatal("pm_malloc", chunk2mem(c), "corrupted free list (chunk not free)");
         size_t s = head_size(h);
-        if (s >= csize) {
-            uint64_t st = stamp_of(a, c, s);
-            size_t d = dirty_of(c, s);
-            _pm_bins_unlink(a, c, s, "pm_malloc");
-            return chunk_split(a, c, s, csize, st, d);
-        }
+        if (s >= csize)
+            return chunk_split(a, c, s, csize, run_unlink(a, c, s, "pm_malloc"));
         c = link_get(a, &c->fd, "pm_malloc");
     }
     /* Any chunk of a larger bin fits. */
@@ -350,10 +367,8 @@ pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how)
         uint64_t h = head_checked(c, "pm_malloc", chunk2mem(c));
         if (PM_UNLIKELY(head_state(h) != PM_ST_FREE || bin_index(head_size(h)) != j))
             _pm_fatal("pm_malloc", chunk2mem(c), "corrupted free list (chunk in wrong bin)");
-        uint64_t st = stamp_of(a, c, head_size(h));
-        size_t d = dirty_of(c, head_size(h));
-        _pm_bins_unlink(a, c, head_size(h), "pm_malloc");
-        return chunk_split(a, c, head_size(h), csize, st, d);
+        size_t s = head_size(h);
+        return chunk_split(a, c, s, csize, run_unlink(a, c, s, "pm_malloc"));
     }
     /* The top chunk, grown if needed; it always keeps room for a header. */
     wait_purge(a);
@@ -428,11 +443,9 @@ bool _pm_bins_cut_old_tail(pm_arena_t *a, size_t keep)
         size_t s = head_size(h);
         if (head_state(h) != PM_ST_FREE || s != fence->prev_size)
             continue;
-        uint64_t st = stamp_of(a, c, s);
-        size_t d = dirty_of(c, s);
-        _pm_bins_unlink(a, c, s, "pm_malloc_trim");
+        pm_run_t r = run_unlink(a, c, s, "pm_malloc_trim");
         size_t ns = heap_cut_tail(a, hp, c, s, h & PM_PREV_INUSE, keep);
-        bins_insert_run(a, c, ns, st, d);
+        bins_insert_run(a, c, ns, r);
         if (ns != s)
             return true;
     }
@@ -457,8 +470,7 @@ static void bins_free_run(pm_arena_t *a, pm_chunk_t *c, const char *call, bool c
     uint64_t nh = head_checked(n, call, mem);
     if (PM_UNLIKELY(!(nh & PM_PREV_INUSE) || head_state(nh) == PM_ST_DEAD))
         _pm_fatal(call, mem, "corrupted boundary tag (next chunk at %p disagrees)", (void *)n);
-    uint64_t st = clean ? PM_STAMP_CLEAN : a->purge_gen;
-    size_t dirty = clean ? 0 : s;
+    pm_run_t run = {clean ? PM_STAMP_CLEAN : a->purge_gen, clean ? 0 : s};
 
     if (!(h & PM_PREV_INUSE)) {
         size_t ps = c->prev_size;
@@ -469,9 +481,7 @@ static void bins_free_run(pm_arena_t *a, pm_chunk_t *c, const char *call, bool c
         if (PM_UNLIKELY(head_state(ph) != PM_ST_FREE || head_size(ph) != ps))
             _pm_fatal(call, mem, "corrupted boundary tag (previous chunk %p is not free)",
                       (void *)p);
-        st = stamp_min(st, stamp_of(a, p, ps));
-        dirty += dirty_of(p, ps);
-        _pm_bins_unlink(a, p, ps, call);
+        run = run_merge(run, run_unlink(a, p, ps, call));
         chunk_head_store(c, 0); /* scrub: a later free of this address must not look valid */
         c = p;
         s += ps;
@@ -485,9 +495,7 @@ static void bins_free_run(pm_arena_t *a, pm_chunk_t *c, const char *call, bool c
     }
     if (head_state(nh) == PM_ST_FREE) {
         size_t ns = head_size(nh);
-        st = stamp_min(st, stamp_of(a, n, ns));
-        dirty += dirty_of(n, ns);
-        _pm_bins_unlink(a, n, ns, call);
+        run = run_merge(run, run_unlink(a, n, ns, call));
         chunk_head_store(n, 0);
         s += ns;
         n = chunk_at(c, s);
@@ -514,7 +522,7 @@ static void bins_free_run(pm_arena_t *a, pm_chunk_t *c, const char *call, bool c
     if (PM_UNLIKELY(head_state(nh) == PM_ST_FENCE && hp != a->heap &&
                     s > trim_threshold() + PM_MIN_CHUNK && !a->tail.len))
         s = heap_cut_tail(a, hp, c, s, h & PM_PREV_INUSE, PM_OPT(top_pad));
-    bins_insert_run(a, c, s, st, dirty);
+    bins_insert_run(a, c, s, run);
 }
 
 void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
@@ -614,12 +622,10 @@ bool _pm_bins_grow_inplace(pm_arena_t *a, pm_chunk_t *c, size_t csize)
     if (head_state(nh) != PM_ST_FREE || s + head_size(nh) < csize)
         return false;
     size_t ns = head_size(nh);
-    uint64_t st = stamp_of(a, n, ns);
-    size_t d = dirty_of(n, ns);
-    _pm_bins_unlink(a, n, ns, "pm_realloc");
+    pm_run_t r = run_unlink(a, n, ns, "pm_realloc");
     chunk_head_store(n, 0);
     a->in_use -= s; /* chunk_split adds the whole result back */
-    chunk_split(a, c, s + ns, csize, st, d);
+    chunk_split(a, c, s + ns, csize, r);
     chunk_set(c, head_size(chunk_head(c)), PM_ST_INUSE, h & PM_PREV_INUSE);
     return true;
 }

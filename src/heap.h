@@ -379,6 +379,8 @@ PM_INLINE bool pm_init_done(void)
 
 /* arena.c */
 void _pm_arena_lock(pm_arena_t *a);
+/* Take a's lock if it is free (counted as taken); false if busy. */
+bool _pm_arena_trylock(pm_arena_t *a);
 void _pm_arena_unlock(pm_arena_t *a);
 pm_arena_t *_pm_arena_create(void);
 /* The calling thread's arena, locked; may move the thread to another one. */

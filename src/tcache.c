@@ -64,12 +64,8 @@ static void release_idle_arenas(void)
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
     for (uint32_t i = 0; i < 2 * n; i++) {
         pm_arena_t *a = arena_slot(i, n);
-        if (!a || !arena_idle(a))
-            continue;
-        if (pthread_mutex_trylock(&a->lock) != 0)
-            continue;
-        a->lock_acquired++;
-        idle_release_unlock(a);
+        if (a && arena_idle(a) && _pm_arena_trylock(a))
+            idle_release_unlock(a);
     }
 }
 
@@ -316,10 +312,8 @@ void _pm_tcache_remote_flush(pm_tcache_t *tc)
         /* Why drain here too: an arena no thread uses any more would hold
          * what others gave back to it; a used one is drained by its owner.
          * A companion is in use while its arena is (see arena_idle). */
-        if (arena_idle(a) && pthread_mutex_trylock(&a->lock) == 0) {
-            a->lock_acquired++;
+        if (arena_idle(a) && _pm_arena_trylock(a))
             idle_release_unlock(a);
-        }
     }
     tc->nremote = 0;
     tc->remote_bytes = 0;

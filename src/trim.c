@@ -116,10 +116,8 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
             _pm_bins_free_clean(a, held[i], "pm_free");
         _pm_arena_unlock_trim(a);
     }
-    if (big && pthread_mutex_trylock(&big->lock) == 0) {
-        big->lock_acquired++;
+    if (big && _pm_arena_trylock(big))
         _pm_arena_unlock_trim(big);
-    }
 }
 
 void _pm_arena_unlock_idle(pm_arena_t *a)
