@@ -32,6 +32,59 @@ static void *large_alloc(size_t n, size_t align, bool *ok)
     return p;
 }
 
+/* Recycled callocs found resident in a row before the check is skipped;
+ * then it is skipped for 1, 2, 4 ... 2^PM_ZERO_SKIP_LOG callocs. */
+#define PM_ZERO_DENSE_RUN 4
+#define PM_ZERO_SKIP_LOG  6
+
+/* Zero [from, from+len) (whole pages of a block of arena a that held
+ * data) by giving the pages back, as jemalloc zeroes a reused extent: the
+ * kernel hands them back zeroed when touched, so a calloc'd buffer the
+ * program fills sparsely stays mostly unresident where a memset would make
+ * all of it resident. False: memset it instead. */
+static bool zero_by_purge(pm_arena_t *a, char *from, size_t len)
+{
+    /* Why a check: pages still resident were filled before and likely will
+     * be again; memset keeps them without a page fault apiece. Why back
+     * off: a program that fills what it callocs would pay for a check it
+     * always fails. Relaxed, unlocked: lost updates only move a guess. */
+    uint16_t skip = __atomic_load_n(&a->zero_skip, __ATOMIC_RELAXED);
+    if (skip) {
+        __atomic_store_n(&a->zero_skip, (uint16_t)(skip - 1), __ATOMIC_RELAXED);
+        return false;
+    }
+    size_t pages = len / _pm_os_page_size();
+    uint16_t dense = __atomic_load_n(&a->zero_dense, __ATOMIC_RELAXED);
+    if (_pm_os_resident(from, len, pages / 2) > pages / 2) {
+        if (dense < PM_ZERO_DENSE_RUN + PM_ZERO_SKIP_LOG)
+            __atomic_store_n(&a->zero_dense, (uint16_t)(dense + 1), __ATOMIC_RELAXED);
+        if (dense >= PM_ZERO_DENSE_RUN)
+            __atomic_store_n(&a->zero_skip, (uint16_t)(1u << (dense - PM_ZERO_DENSE_RUN)),
+                             __ATOMIC_RELAXED);
+        return false;
+    }
+    if (dense)
+        __atomic_store_n(&a->zero_dense, 0, __ATOMIC_RELAXED);
+    /* Locked pages refuse (mlock): memset then. */
+    return _pm_os_purge(from, len);
+}
+
+/* Zero the n bytes at p, a block of arena a that held data. */
+static void zero_recycled(pm_arena_t *a, char *p, size_t n)
+{
+    size_t page = _pm_os_page_size();
+    char *from = (char *)(((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1));
+    char *to = (char *)(((uintptr_t)p + n) & ~(uintptr_t)(page - 1));
+    /* Why from PM_PURGE_MIN: below it two system calls cost more than the
+     * memset, as for the decay of free runs. */
+    if (n < PM_PURGE_MIN || !zero_by_purge(a, from, (size_t)(to - from))) {
+        memset(p, 0, n);
+        return;
+    }
+    memset(p, 0, (size_t)(from - p));
+    memset(to, 0, (size_t)(p + n - to));
+}
+
 /* Serve csize from arena a (locked on entry, unlocked on return), then from
  * the others, then from a direct mapping: NULL only when all are out. */
 static void *alloc_from(pm_arena_t *a, size_t csize, bool zero)
@@ -50,7 +103,7 @@ static void *alloc_from(pm_arena_t *a, size_t csize, bool zero)
                 _pm_debug_on_alloc(c, how);
             void *p = chunk2mem(c);
             if (zero && how != PM_FROM_FRESH)
-                memset(p, 0, _pm_usable(c, chunk_head(c)));
+                zero_recycled(a, p, _pm_usable(c, chunk_head(c)));
             return p;
         }
         _pm_arena_unlock(a);

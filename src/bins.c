@@ -420,6 +420,7 @@ static size_t heap_cut_tail(pm_arena_t *a, pm_heap_t *hp, pm_chunk_t *c, size_t 
     a->tail.heap = hp;
     __atomic_fetch_add(&hp->purging, 1, __ATOMIC_RELEASE); /* until the tail's purge is done */
     held_add(a, -(ptrdiff_t)a->tail.len);
+    a->purged += a->tail.len;
     hp->end = (char *)cut;
     chunk_set(c, ns, PM_ST_FREE, pinuse);
     fence->prev_size = ns;
@@ -530,9 +531,9 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
     bins_free_run(a, c, call, false);
 }
 
-void _pm_bins_free_clean(pm_arena_t *a, pm_chunk_t *c, const char *call)
+void _pm_bins_free_purged(pm_arena_t *a, pm_chunk_t *c, bool purged, const char *call)
 {
-    bins_free_run(a, c, call, _pm_check_level == 0);
+    bins_free_run(a, c, call, purged && _pm_check_level == 0);
 }
 
 size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t min,
@@ -590,9 +591,20 @@ bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp)
     return true;
 }
 
-void _pm_purge_done(pm_purge_t *pp)
+bool _pm_purge_apply(pm_purge_t *pp)
 {
-    __atomic_fetch_sub(&pp->heap->purging, 1, __ATOMIC_RELEASE);
+    pm_heap_t *h = pp->heap;
+    bool ok = _pm_os_purge(pp->addr, pp->len);
+    if (PM_UNLIKELY(!ok)) {
+        /* Why: a trim took the pages past end to be zero; they kept their
+         * data. Nothing is carved there until purging drops (wait_purge). */
+        _pm_arena_lock(h->arena);
+        h->zero_from = (char *)h + PM_HEAP_SIZE;
+        h->arena->purged -= pp->len;
+        _pm_arena_unlock(h->arena);
+    }
+    __atomic_fetch_sub(&h->purging, 1, __ATOMIC_RELEASE);
+    return ok;
 }
 
 bool _pm_bins_grow_inplace(pm_arena_t *a, pm_chunk_t *c, size_t csize)

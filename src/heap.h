@@ -268,7 +268,10 @@ typedef struct pm_arena {
     uint64_t purge_gen;     /* sweeps so far                              */
     uint64_t sweep_at;      /* ms: the next sweep is due                   */
     uintptr_t top_hi;       /* highest top start seen since the last sweep */
-    size_t purged;          /* bytes given back by sweeps (stats)          */
+    size_t purged;          /* bytes given back (stats)                    */
+    uint16_t zero_skip;     /* recycled callocs to memset unchecked, and   */
+    uint16_t zero_dense;    /* checks in a row that found them resident
+                             * (alloc.c; relaxed atomics)                 */
     int sweep_wanted;       /* a companion: it has something for a sweep
                              * (atomic; its owner's sweeps run its own)    */
     pm_heap_t *spare;       /* a mapped heap not in use yet                */
@@ -410,18 +413,20 @@ enum { PM_FROM_TOP = 0, PM_FROM_FRESH = 1, PM_FROM_BIN = 2, PM_FROM_CACHE = 3 };
 pm_chunk_t *_pm_bins_alloc(pm_arena_t *a, size_t csize, int *how);
 /* Free chunk c (state INUSE or CACHED) into a's bins, coalescing. */
 void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call);
-/* The same for a chunk whose pages were just purged: marked clean if it
- * did not coalesce. */
-void _pm_bins_free_clean(pm_arena_t *a, pm_chunk_t *c, const char *call);
+/* The same for a run taken out to be purged: purged, its pages went back
+ * and only what it coalesces with counts as dirty. */
+void _pm_bins_free_purged(pm_arena_t *a, pm_chunk_t *c, bool purged, const char *call);
 /* Take up to max free runs of min bytes or more out of the bins, largest
  * first and held as CACHED, for the caller to purge after unlocking; with
  * stale_only, only those binned before the last sweep. Purged runs stay. */
 size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t min,
                           bool stale_only, const char *call);
-/* Decide a trim of a's top; fills *pp and marks the heap; the caller purges
- * after unlocking and calls _pm_purge_done. */
+/* Decide a trim of a's top; fills *pp and marks the heap; the caller calls
+ * _pm_purge_apply after unlocking. */
 bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp);
-void _pm_purge_done(pm_purge_t *pp);
+/* Give pp's pages back (no lock held) and let the heap grow over them
+ * again; false if they kept their data, and then not taken to be zero. */
+bool _pm_purge_apply(pm_purge_t *pp);
 /* Cut the free tail of one old heap (keeping keep bytes) into a->tail;
  * true if one was cut. */
 bool _pm_bins_cut_old_tail(pm_arena_t *a, size_t keep);

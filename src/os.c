@@ -75,11 +75,29 @@ void _pm_os_hugepage(void *p, size_t size)
     errno = saved;
 }
 
-void _pm_os_purge(void *p, size_t size)
+bool _pm_os_purge(void *p, size_t size)
 {
     int saved = errno;
-    madvise(p, size, MADV_DONTNEED);
+    /* Why it can fail: MADV_DONTNEED refuses locked pages (mlock, mlockall). */
+    int r = madvise(p, size, MADV_DONTNEED);
     errno = saved;
+    return r == 0;
+}
+
+size_t _pm_os_resident(void *p, size_t size, size_t limit)
+{
+    int saved = errno;
+    unsigned char vec[256];
+    size_t page = _pm_os_page_size(), step = sizeof(vec) * page, n = 0;
+    for (size_t off = 0; off < size && n <= limit; off += step) {
+        size_t len = size - off < step ? size - off : step;
+        if (mincore((char *)p + off, len, vec) != 0)
+            break;
+        for (size_t i = 0; i < len / page; i++)
+            n += vec[i] & 1;
+    }
+    errno = saved;
+    return n > limit ? limit + 1 : n;
 }
 
 void *_pm_os_remap(void *p, size_t old_size, size_t new_size)

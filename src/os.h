@@ -6,6 +6,7 @@
 #ifndef PM_OS_H
 #define PM_OS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -18,8 +19,12 @@ void *_pm_os_map_aligned(size_t size, size_t align);
 void _pm_os_unmap(void *p, size_t size);
 /* Ask for transparent huge pages on [p, p+size) (advice only). */
 void _pm_os_hugepage(void *p, size_t size);
-/* Give the pages back; they read as zero when touched again. */
-void _pm_os_purge(void *p, size_t size);
+/* Give the pages back; true if they did go (they read as zero when touched
+ * again), false if some may still hold their data (mlocked pages). */
+bool _pm_os_purge(void *p, size_t size);
+/* How many pages of [p, p+size) (page-aligned) are resident, counted up to
+ * limit + 1 (the count stops there); 0 if the kernel will not say. */
+size_t _pm_os_resident(void *p, size_t size, size_t limit);
 /* Resize a mapping, moving it if needed; NULL (errno ENOMEM) on failure. */
 void *_pm_os_remap(void *p, size_t old_size, size_t new_size);
 size_t _pm_os_page_size(void);

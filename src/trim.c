@@ -14,14 +14,36 @@
 
 #define PM_TRIM_BATCH 64
 
-static void purge_run(pm_chunk_t *c)
+static bool purge_run(pm_chunk_t *c)
 {
     size_t page = _pm_os_page_size();
     /* The header, links, stamp and dirty count stay; the pages after go. */
     uintptr_t from = ((uintptr_t)(chunk_dirty(c) + 1) + page - 1) & ~(page - 1);
     uintptr_t to = ((uintptr_t)c + head_size(chunk_head(c))) & ~(page - 1);
-    if (to > from)
-        _pm_os_purge((void *)from, to - from);
+    return to <= from || _pm_os_purge((void *)from, to - from);
+}
+
+/* Count the n runs taken out of a's bins as purged (lock held). */
+static void runs_count(pm_arena_t *a, pm_chunk_t **held, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        a->purged += *chunk_dirty(held[i]);
+}
+
+/* Purge those runs (a unlocked), then put them back; true if any went. */
+static bool runs_purge_and_free(pm_arena_t *a, pm_chunk_t **held, size_t n, const char *call)
+{
+    bool purged[PM_TRIM_BATCH], any = false;
+    for (size_t i = 0; i < n; i++)
+        any |= purged[i] = purge_run(held[i]);
+    _pm_arena_lock(a);
+    for (size_t i = 0; i < n; i++) {
+        if (!purged[i])
+            a->purged -= *chunk_dirty(held[i]);
+        _pm_bins_free_purged(a, held[i], purged[i], call);
+    }
+    _pm_arena_unlock_trim(a);
+    return any;
 }
 
 /* A sweep's plan (lock held): stale runs out of the bins, and the top's
@@ -44,8 +66,7 @@ static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_purge_
         *purge = _pm_bins_plan_trim(a, keep, pp);
     if (*purge)
         a->purged += pp->len;
-    for (size_t i = 0; i < n; i++)
-        a->purged += *chunk_dirty(held[i]);
+    runs_count(a, held, n);
     a->purge_gen++;
     a->top_hi = (uintptr_t)a->top;
     return n;
@@ -98,24 +119,14 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
     a->release = NULL;
     a->tail.len = 0;
     _pm_arena_unlock(a);
-    if (tail.len) {
-        _pm_os_purge(tail.addr, tail.len);
-        _pm_purge_done(&tail);
-    }
-    if (purge) {
-        _pm_os_purge(pp.addr, pp.len);
-        _pm_purge_done(&pp);
-    }
+    if (tail.len)
+        _pm_purge_apply(&tail);
+    if (purge)
+        _pm_purge_apply(&pp);
     if (gone)
         _pm_heap_unmap(gone);
-    if (nheld) {
-        for (size_t i = 0; i < nheld; i++)
-            purge_run(held[i]);
-        _pm_arena_lock(a);
-        for (size_t i = 0; i < nheld; i++)
-            _pm_bins_free_clean(a, held[i], "pm_free");
-        _pm_arena_unlock_trim(a);
-    }
+    if (nheld)
+        runs_purge_and_free(a, held, nheld, "pm_free");
     if (big && _pm_arena_trylock(big))
         _pm_arena_unlock_trim(big);
 }
@@ -149,23 +160,15 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
      * pattern the write-after-free check expects. */
     if (_pm_check_level == 0)
         nheld = _pm_bins_take_runs(a, held, PM_TRIM_BATCH, 4 * page, false, "pm_malloc_trim");
+    if (purge)
+        a->purged += pp.len;
+    runs_count(a, held, nheld);
     _pm_arena_unlock(a);
     int released = 0;
-    if (purge) {
-        _pm_os_purge(pp.addr, pp.len);
-        _pm_purge_done(&pp);
+    if (purge && _pm_purge_apply(&pp))
         released = 1;
-    }
-    for (size_t i = 0; i < nheld; i++) {
-        purge_run(held[i]);
+    if (nheld && runs_purge_and_free(a, held, nheld, "pm_malloc_trim"))
         released = 1;
-    }
-    if (nheld) {
-        _pm_arena_lock(a);
-        for (size_t i = 0; i < nheld; i++)
-            _pm_bins_free_clean(a, held[i], "pm_malloc_trim");
-        _pm_arena_unlock_trim(a);
-    }
     /* Old heaps: cut their free tails back, one heap per lock. */
     for (;;) {
         _pm_arena_lock(a);

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <strings.h>
 
 #define HEAP_OK() assert_int_equal(pm_check_heap(), 0)
@@ -215,6 +216,144 @@ static void test_calloc_zeroes_reused_memory(void **state)
     for (int i = 0; i < 200; i++)
         pm_free(q[i]);
     HEAP_OK();
+}
+
+/* Resident whole pages of [p, p+n), or SIZE_MAX if mincore fails. */
+static size_t pages_resident(const void *p, size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t to = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    unsigned char v[1024];
+    size_t r = 0;
+    if (to <= from || (to - from) / page > sizeof v || mincore((void *)from, to - from, v) != 0)
+        return SIZE_MAX;
+    for (size_t i = 0; i < (to - from) / page; i++)
+        r += v[i] & 1;
+    return r;
+}
+
+enum { RC_SIZE = 1 << 20 };
+
+/* A 1 MiB block freed, with a neighbour that keeps it out of the top, and
+ * calloc'd back at the same address: a recycled block, not fresh memory. */
+static unsigned char *recycle_calloc(unsigned char *p)
+{
+    pm_free(p);
+    unsigned char *q = pm_calloc(1, RC_SIZE);
+    return q == p ? q : NULL;
+}
+
+/* A recycled block the program touched sparsely comes back zeroed by calloc
+ * without its pages made resident; one it filled is zeroed in place (no
+ * page faults); and after a run of filled ones the residency check resumes
+ * within its bound (2^6 callocs). */
+static int child_calloc_recycled(void)
+{
+    unsigned char *p = pm_malloc(RC_SIZE), *guard = pm_malloc(RC_SIZE);
+    PMT_REQUIRE(p && guard, "malloc");
+    size_t all = pages_resident(p, RC_SIZE) == SIZE_MAX ? 0 : (RC_SIZE - 4096) / 4096;
+    PMT_REQUIRE(all > 0, "mincore does not work here");
+    p[0] = p[RC_SIZE / 2] = p[RC_SIZE - 1] = 0x5a;
+    p = recycle_calloc(p);
+    PMT_REQUIRE(p != NULL, "calloc did not reuse the freed block");
+    size_t r = pages_resident(p, RC_SIZE);
+    PMT_REQUIRE(r <= 2, "%zu pages of a sparsely used block made resident by calloc", r);
+    PMT_REQUIRE(pmt_all_bytes(p, RC_SIZE, 0), "recycled block not zeroed");
+    for (int i = 0; i < 12; i++) {
+        memset(p, 0x77, RC_SIZE);
+        p = recycle_calloc(p);
+        PMT_REQUIRE(p != NULL, "calloc did not reuse the freed block");
+        r = pages_resident(p, RC_SIZE);
+        PMT_REQUIRE(r >= all - 1, "a filled block zeroed by page faults (%zu resident)", r);
+        PMT_REQUIRE(pmt_all_bytes(p, RC_SIZE, 0), "recycled filled block not zeroed");
+    }
+    int rounds = 0;
+    for (;; rounds++) {
+        PMT_REQUIRE(rounds <= 70, "the residency check did not resume");
+        pm_free(p);
+        pm_malloc_trim(0); /* its pages go back: a sparse block again */
+        p = pm_calloc(1, RC_SIZE);
+        PMT_REQUIRE(p != NULL, "calloc");
+        /* Why look first: reading unresident pages maps them (zero-filled). */
+        bool sparse = pages_resident(p, RC_SIZE) < all / 2;
+        PMT_REQUIRE(pmt_all_bytes(p, RC_SIZE, 0), "recycled block not zeroed");
+        if (sparse)
+            break;
+    }
+    pm_free(p);
+    pm_free(guard);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+static void test_calloc_recycled(void **state)
+{
+    (void)state;
+    pmt_run_case_ok("calloc_recycled", NULL, 60);
+}
+
+/* Can this process lock pages (RLIMIT_MEMLOCK, and mlock2 on fault)? */
+static bool mlock_works(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *m = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return false;
+    bool ok = mlock2(m, page, MLOCK_ONFAULT) == 0;
+    munmap(m, page);
+    return ok;
+}
+
+/* Locked pages refuse to be given back (madvise fails): calloc must not
+ * take them for zero. A recycled block with locked pages in it... */
+static int child_calloc_locked_recycled(void)
+{
+    unsigned char *p = pm_malloc(RC_SIZE), *guard = pm_malloc(RC_SIZE);
+    PMT_REQUIRE(p && guard, "malloc");
+    unsigned char *lk = (unsigned char *)(((uintptr_t)p + 64 * 1024) & ~(uintptr_t)4095);
+    PMT_REQUIRE(mlock2(lk, 32 * 1024, MLOCK_ONFAULT) == 0, "mlock2: %s", strerror(errno));
+    lk[0] = lk[16 * 1024] = 0x5a; /* two locked pages, the block still sparse */
+    p = recycle_calloc(p);
+    PMT_REQUIRE(p != NULL, "calloc did not reuse the freed block");
+    PMT_REQUIRE(pmt_all_bytes(p, RC_SIZE, 0), "recycled block with locked pages not zeroed");
+    munlock(lk, 32 * 1024);
+    pm_free(p);
+    pm_free(guard);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+/* ... and a top trimmed over locked pages, then carved again (a block big
+ * enough for the large companion first, then the calloc after it). */
+static int child_calloc_locked_top(void)
+{
+    unsigned char *p = pm_malloc(256 * 1024);
+    PMT_REQUIRE(p != NULL, "malloc");
+    unsigned char *lk = (unsigned char *)(((uintptr_t)p + 128 * 1024) & ~(uintptr_t)4095);
+    PMT_REQUIRE(mlock(lk, 32 * 1024) == 0, "mlock: %s", strerror(errno));
+    memset(p, 0x5a, 256 * 1024);
+    pm_free(p); /* into the top */
+    pm_malloc_trim(0);
+    unsigned char *front = pm_malloc(70000), *q = pm_calloc(1, 200000);
+    PMT_REQUIRE(front == p && q != NULL, "front %p, first block %p", (void *)front, (void *)p);
+    PMT_REQUIRE(q <= lk && q + 200000 >= lk + 32 * 1024, "q %p does not cover %p",
+                (void *)q, (void *)lk);
+    PMT_REQUIRE(pmt_all_bytes(q, 200000, 0), "top over locked pages not zeroed");
+    munlock(lk, 32 * 1024);
+    pm_free(q);
+    pm_free(front);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+static void test_calloc_locked_pages(void **state)
+{
+    (void)state;
+    if (!mlock_works())
+        skip(); /* RLIMIT_MEMLOCK too low, or no mlock2 */
+    pmt_run_case_ok("calloc_locked_recycled", NULL, 30);
+    pmt_run_case_ok("calloc_locked_top", NULL, 30);
 }
 
 /* ---- realloc ----------------------------------------------------------- */
@@ -1284,6 +1423,9 @@ static void test_remote_frees_return(void **state)
 }
 
 static const pmt_case_t cases[] = {
+    { "calloc_recycled", child_calloc_recycled },
+    { "calloc_locked_recycled", child_calloc_locked_recycled },
+    { "calloc_locked_top", child_calloc_locked_top },
     { "mallopt_errors", child_mallopt_errors },
     { "mallopt_valid", child_mallopt_valid },
     { "mallopt_after_mapping", child_mallopt_after_mapping },
@@ -1313,6 +1455,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_calloc_overflow),
         cmocka_unit_test(test_calloc_zero_counts),
         cmocka_unit_test(test_calloc_zeroes_reused_memory),
+        cmocka_unit_test(test_calloc_recycled),
+        cmocka_unit_test(test_calloc_locked_pages),
         cmocka_unit_test(test_realloc_null_is_malloc),
         cmocka_unit_test(test_realloc_zero_frees),
         cmocka_unit_test(test_realloc_grow_shrink_preserves),

@@ -201,8 +201,8 @@ static void test_trim_gives_pages_back(void **state)
     assert_true(a->held < held - 7 * PM_MIB);
     assert_true(pp.len >= 7 * PM_MIB);
     _pm_arena_unlock(a);
-    _pm_os_purge(pp.addr, pp.len);
-    _pm_purge_done(&pp);
+    assert_true(_pm_purge_apply(&pp));
+    assert_int_equal(pp.heap->purging, 0);
     assert_arena_valid(a);
 }
 
@@ -245,15 +245,24 @@ static void test_decay_stamps(void **state)
     assert_ptr_equal(held[0], r1);
     assert_int_equal(head_state(chunk_head(r1)), PM_ST_CACHED);
     assert_int_equal(a->dirty, dirty0 + 256 * PM_KIB); /* r2 only */
-    _pm_bins_free_clean(a, r1, "test");
+    _pm_bins_free_purged(a, r1, true, "test");
     assert_int_equal(*chunk_stamp(r1), PM_STAMP_CLEAN);
     assert_int_equal(*chunk_dirty(r1), 0);
+    assert_int_equal(a->dirty, dirty0 + 256 * PM_KIB);
+    /* A purge that failed (locked pages) puts the run back dirty, as if
+     * just freed: it is taken again after the next sweep. */
+    n = _pm_bins_take_runs(a, held, 8, PM_PURGE_MIN, false, "test");
+    assert_int_equal(n, 1);
+    assert_ptr_equal(held[0], r2);
+    _pm_bins_free_purged(a, r2, false, "test");
+    assert_int_equal(*chunk_stamp(r2), a->purge_gen);
+    assert_int_equal(*chunk_dirty(r2), 256 * PM_KIB);
     assert_int_equal(a->dirty, dirty0 + 256 * PM_KIB);
     /* Both clean: a block carved from one and freed again makes that run
      * dirty by the block's size, not by the whole run's. */
     n = _pm_bins_take_runs(a, held, 8, PM_PURGE_MIN, false, "test");
     for (size_t i = 0; i < n; i++)
-        _pm_bins_free_clean(a, held[i], "test");
+        _pm_bins_free_purged(a, held[i], true, "test");
     assert_int_equal(a->dirty, 0);
     assert_int_equal(*chunk_stamp(r2), PM_STAMP_CLEAN);
     part = _pm_bins_alloc(a, 64 * PM_KIB, &how);
