@@ -57,7 +57,7 @@ static bool zero_by_purge(pm_arena_t *a, char *from, size_t len)
     uint16_t dense = __atomic_load_n(&a->zero_dense, __ATOMIC_RELAXED);
     if (_pm_os_resident(from, len, pages / 2) > pages / 2) {
         if (dense < PM_ZERO_DENSE_RUN + PM_ZERO_SKIP_LOG)
-            __atomic_store_n(&a->zero_dense, (uint16_t)(dense + 1), __ATOMIC_RELAXED);
+            __atomic_store_n(&a->zero_dense, ++dense, __ATOMIC_RELAXED);
         if (dense >= PM_ZERO_DENSE_RUN)
             __atomic_store_n(&a->zero_skip, (uint16_t)(1u << (dense - PM_ZERO_DENSE_RUN)),
                              __ATOMIC_RELAXED);

@@ -73,6 +73,7 @@ static pm_heap_t *heap_map(pm_arena_t *a, size_t first_off)
     want = (want + page - 1) & ~(page - 1);
     h->end = base + (want > PM_HEAP_SIZE ? PM_HEAP_SIZE : want);
     h->zero_from = h->first + PM_HDR;
+    h->dirty_to = h->first;
     return h;
 }
 
@@ -378,7 +379,7 @@ static void fork_child(void)
         for (pm_heap_t *h = a->heap; h; h = h->prev) {
             if (h->purging) {
                 h->purging = a->tail.len && a->tail.heap == h;
-                h->zero_from = (char *)h + PM_HEAP_SIZE;
+                h->zero_from = h->dirty_to = (char *)h + PM_HEAP_SIZE;
             }
         }
         /* The same for an emptied heap waiting to be unmapped: the child's

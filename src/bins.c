@@ -157,13 +157,6 @@ static uint64_t stamp_of(pm_arena_t *a, pm_chunk_t *c, size_t s)
     return s >= PM_PURGE_MIN && _pm_check_level == 0 ? *chunk_stamp(c) : a->purge_gen;
 }
 
-/* The bytes of free chunk c (s bytes) whose pages may be resident: a
- * stamped run's count, a smaller chunk whole. */
-static size_t dirty_of(pm_chunk_t *c, size_t s)
-{
-    return s >= PM_PURGE_MIN && _pm_check_level == 0 ? *chunk_dirty(c) : s;
-}
-
 /* The older of two stamps: a run keeps the age of its oldest part, so that
  * splitting or merging does not make long-unused pages look fresh. */
 static uint64_t stamp_min(uint64_t x, uint64_t y)
@@ -185,7 +178,7 @@ typedef struct {
 /* Take free chunk c (s bytes) out of the bins; returns what it carried. */
 static pm_run_t run_unlink(pm_arena_t *a, pm_chunk_t *c, size_t s, const char *call)
 {
-    pm_run_t r = {stamp_of(a, c, s), dirty_of(c, s)};
+    pm_run_t r = {stamp_of(a, c, s), chunk_dirty_bytes(c, s)};
     _pm_bins_unlink(a, c, s, call);
     return r;
 }
@@ -584,8 +577,10 @@ bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp)
     pp->heap = h;
     held_add(a, -(ptrdiff_t)pp->len);
     h->end = (char *)from;
-    if (h->zero_from > h->end)
-        h->zero_from = h->end;
+    /* Why not below dirty_to: pages a failed purge left may lie past end. */
+    char *zero = h->end > h->dirty_to ? h->end : h->dirty_to;
+    if (h->zero_from > zero)
+        h->zero_from = zero;
     top_write(a, a->top);
     __atomic_fetch_add(&h->purging, 1, __ATOMIC_RELEASE);
     return true;
@@ -597,9 +592,14 @@ bool _pm_purge_apply(pm_purge_t *pp)
     bool ok = _pm_os_purge(pp->addr, pp->len);
     if (PM_UNLIKELY(!ok)) {
         /* Why: a trim took the pages past end to be zero; they kept their
-         * data. Nothing is carved there until purging drops (wait_purge). */
+         * data, and later trims must not take them for zero either.
+         * Nothing is carved there until purging drops (wait_purge). */
+        char *e = (char *)pp->addr + pp->len;
         _pm_arena_lock(h->arena);
-        h->zero_from = (char *)h + PM_HEAP_SIZE;
+        if (h->dirty_to < e)
+            h->dirty_to = e;
+        if (h->zero_from < e)
+            h->zero_from = e;
         h->arena->purged -= pp->len;
         _pm_arena_unlock(h->arena);
     }

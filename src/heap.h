@@ -200,6 +200,10 @@ typedef struct pm_heap {
     char *first;            /* first chunk                               */
     char *end;              /* end of the part in use (top's end)         */
     char *zero_from;        /* memory from here to the heap's end is zero */
+    char *dirty_to;         /* memory below here may hold data, past end
+                             * too: a purge failed (locked pages) or was
+                             * cut short by fork; a trim never takes it
+                             * for zero                                  */
     int purging;            /* purges of [end, ...) in flight (atomic):
                              * of the top in the newest heap, of cut-off
                              * tails in older ones                       */
@@ -351,6 +355,13 @@ extern __thread pm_tcache_t *_pm_tls_tc __attribute__((tls_model("initial-exec")
 extern pm_tcache_t _pm_tc_empty;
 extern int _pm_initialized; /* atomic */
 extern int _pm_check_level; /* fixed after the first allocation */
+/* The bytes of free chunk c (s bytes) whose pages may be resident: a
+ * stamped run's count, a smaller chunk whole (its fifth and sixth words are
+ * whatever the program left there). */
+PM_INLINE size_t chunk_dirty_bytes(pm_chunk_t *c, size_t s)
+{
+    return s >= PM_PURGE_MIN && _pm_check_level == 0 ? *chunk_dirty(c) : s;
+}
 
 /* ---- cross-file interfaces --------------------------------------------- */
 /* init.c */

@@ -23,11 +23,17 @@ static bool purge_run(pm_chunk_t *c)
     return to <= from || _pm_os_purge((void *)from, to - from);
 }
 
+/* The bytes of a run taken out of the bins that its purge gives back. */
+static size_t run_dirty(pm_chunk_t *c)
+{
+    return chunk_dirty_bytes(c, head_size(chunk_head(c)));
+}
+
 /* Count the n runs taken out of a's bins as purged (lock held). */
 static void runs_count(pm_arena_t *a, pm_chunk_t **held, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        a->purged += *chunk_dirty(held[i]);
+        a->purged += run_dirty(held[i]);
 }
 
 /* Purge those runs (a unlocked), then put them back; true if any went. */
@@ -39,7 +45,7 @@ static bool runs_purge_and_free(pm_arena_t *a, pm_chunk_t **held, size_t n, cons
     _pm_arena_lock(a);
     for (size_t i = 0; i < n; i++) {
         if (!purged[i])
-            a->purged -= *chunk_dirty(held[i]);
+            a->purged -= run_dirty(held[i]);
         _pm_bins_free_purged(a, held[i], purged[i], call);
     }
     _pm_arena_unlock_trim(a);

@@ -347,6 +347,37 @@ static int child_calloc_locked_top(void)
     return 0;
 }
 
+/* ... and a trim over locked pages, then a smaller trim that succeeds below
+ * them: the second must not take the first one's pages for zero. */
+static int child_calloc_locked_retrim(void)
+{
+    pm_mallopt(PM_TOP_PAD, 0);
+    pm_mallopt(PM_TRIM_THRESHOLD, 1 << 30); /* only pm_malloc_trim trims */
+    unsigned char *p = pm_malloc(512 * 1024);
+    PMT_REQUIRE(p != NULL, "malloc");
+    unsigned char *lk = (unsigned char *)(((uintptr_t)p + 256 * 1024) & ~(uintptr_t)4095);
+    PMT_REQUIRE(mlock(lk, 32 * 1024) == 0, "mlock: %s", strerror(errno));
+    memset(p, 0x5a, 512 * 1024);
+    pm_free(p);
+    pm_malloc_trim(0); /* fails on the locked pages */
+    unsigned char *front = pm_malloc(100000), *b = pm_malloc(100000);
+    PMT_REQUIRE(front && b, "malloc");
+    pm_free(b);
+    pm_malloc_trim(0); /* succeeds: its range ends below the locked pages */
+    void *pad = pm_malloc(70000);
+    unsigned char *q = pm_calloc(1, 300000);
+    PMT_REQUIRE(pad && q, "malloc");
+    PMT_REQUIRE(q <= lk && q + 300000 >= lk + 32 * 1024, "q %p does not cover %p",
+                (void *)q, (void *)lk);
+    PMT_REQUIRE(pmt_all_bytes(q, 300000, 0), "top retrimmed below locked pages not zeroed");
+    munlock(lk, 32 * 1024);
+    pm_free(q);
+    pm_free(pad);
+    pm_free(front);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
 static void test_calloc_locked_pages(void **state)
 {
     (void)state;
@@ -354,6 +385,7 @@ static void test_calloc_locked_pages(void **state)
         skip(); /* RLIMIT_MEMLOCK too low, or no mlock2 */
     pmt_run_case_ok("calloc_locked_recycled", NULL, 30);
     pmt_run_case_ok("calloc_locked_top", NULL, 30);
+    pmt_run_case_ok("calloc_locked_retrim", NULL, 30);
 }
 
 /* ---- realloc ----------------------------------------------------------- */
@@ -1426,6 +1458,7 @@ static const pmt_case_t cases[] = {
     { "calloc_recycled", child_calloc_recycled },
     { "calloc_locked_recycled", child_calloc_locked_recycled },
     { "calloc_locked_top", child_calloc_locked_top },
+    { "calloc_locked_retrim", child_calloc_locked_retrim },
     { "mallopt_errors", child_mallopt_errors },
     { "mallopt_valid", child_mallopt_valid },
     { "mallopt_after_mapping", child_mallopt_after_mapping },

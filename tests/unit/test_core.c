@@ -206,6 +206,32 @@ static void test_trim_gives_pages_back(void **state)
     assert_arena_valid(a);
 }
 
+/* pm_malloc_trim's purge of a free run too small to carry a dirty count
+ * (16-64 KiB) counts the run's size as purged, not the program's leftover
+ * bytes where a bigger run keeps its count. */
+static void test_trim_counts_small_runs(void **state)
+{
+    (void)state;
+    pm_arena_t *a = fresh_arena_locked();
+    if (!a)
+        skip();
+    int how;
+    pm_chunk_t *run = _pm_bins_alloc(a, 40 * PM_KIB, &how);
+    pm_chunk_t *pin = _pm_bins_alloc(a, 64, &how);
+    assert_true(run && pin);
+    *chunk_dirty(run) = 0xfffffffffff00000ull; /* the program's data */
+    _pm_bins_free(a, run, "test");
+    size_t before = a->purged;
+    _pm_arena_unlock(a);
+    assert_int_equal(_pm_trim_arena(a, 0), 1);
+    _pm_arena_lock(a);
+    assert_true(a->purged - before <= PM_HEAP_SIZE); /* the run and the top at most */
+    assert_true(a->purged >= before + 40 * PM_KIB);
+    _pm_bins_free(a, pin, "test");
+    _pm_arena_unlock(a);
+    assert_arena_valid(a);
+}
+
 /* Decay bookkeeping: a free run carries the sweep it was freed in, a split
  * keeps it, dirty bytes add up, and only runs older than the last sweep are
  * taken for purging. */
@@ -712,6 +738,7 @@ int main(int argc, char **argv)
         T(test_bins_split_and_coalesce),
         T(test_grow_and_shrink_in_place),
         T(test_trim_gives_pages_back),
+        T(test_trim_counts_small_runs),
         T(test_decay_stamps),
         T(test_large_companion),
         T(test_remote_flush_to_busy_companion),
