@@ -14,6 +14,9 @@
  *    a new heap): the child makes that purge itself, and may then release
  *    the heap; it hung, its count of purges in flight gone below zero.
  *    mmap() is defined here too, to hold that new heap's mapping open.
+ *  - fork while the top's purge is held: the child's copy of those pages
+ *    keeps its data, and a later trim in the child must not take them for
+ *    zero (calloc handed them out unzeroed).
  * Each case runs in a fresh child with its own settings.
  */
 #define _GNU_SOURCE
@@ -261,6 +264,51 @@ static int child_fork_with_pending_tail(void)
     return 0;
 }
 
+/* ---- fork while the top is purged ------------------------------------------ */
+
+static unsigned char *fp_block;
+
+static void *fp_trimmer(void *arg)
+{
+    (void)arg;
+    delay_next = 1;
+    pm_free(fp_block); /* into the top, which is cut back: the purge is held */
+    return NULL;
+}
+
+/* The child's copy of the pages being purged keeps their data (the purge
+ * happens in the parent); a trim the child makes later, below them, must
+ * not take them for zero, or calloc hands them out as they are. */
+static int child_fork_during_top_purge(void)
+{
+    PMT_REQUIRE(sem_init(&in_madvise, 0, 0) == 0, "sem_init");
+    delay_us = 200000;
+    const size_t n = 8 * PMT_MIB;
+    fp_block = pm_malloc(n);
+    PMT_REQUIRE(fp_block != NULL, "malloc");
+    memset(fp_block, 0xab, n);
+    pthread_t t;
+    pthread_create(&t, NULL, fp_trimmer, NULL);
+    sem_wait(&in_madvise);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        pm_free(pm_malloc(PMT_MIB)); /* the top grows, then is trimmed below */
+        void *front = pm_malloc(100000);
+        unsigned char *q = pm_calloc(1, n - PMT_MIB);
+        _exit(front && q && pmt_all_bytes(q, n - PMT_MIB, 0) ? 0 : 4);
+    }
+    int st = 0;
+    PMT_REQUIRE(pid > 0 && waitpid(pid, &st, 0) == pid, "fork");
+    pthread_join(t, NULL);
+    PMT_REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child %s %d%s",
+                WIFSIGNALED(st) ? "was killed by signal" : "exited with",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+                WIFEXITED(st) && WEXITSTATUS(st) == 4 ? ": calloc'd memory not zero" : "");
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
 /* ---- cmocka ---------------------------------------------------------------- */
 
 static const char *const grow_env[] = { "PM_ARENA_MAX=1",   "PM_TCACHE_COUNT=0",
@@ -292,10 +340,21 @@ static void test_fork_with_pending_tail(void **state)
     pmt_run_case_ok("fork_with_pending_tail", env, 120);
 }
 
+static void test_fork_during_top_purge(void **state)
+{
+    (void)state;
+    if (PMT_TSAN)
+        skip();
+    const char *env[] = { "PM_ARENA_MAX=1",   "PM_DECAY_MS=0", "PM_TRIM_THRESHOLD=0",
+                          "PM_TCACHE_COUNT=0", "PM_TOP_PAD=0",  NULL };
+    pmt_run_case_ok("fork_during_top_purge", env, 60);
+}
+
 static const pmt_case_t cases[] = {
     { "grow_into_purged_top", child_grow_into_purged_top },
     { "release_during_tail_purge", child_release_during_tail_purge },
     { "fork_with_pending_tail", child_fork_with_pending_tail },
+    { "fork_during_top_purge", child_fork_during_top_purge },
 };
 
 int main(int argc, char **argv)
@@ -305,6 +364,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_grow_into_purged_top),
         cmocka_unit_test(test_release_during_tail_purge),
         cmocka_unit_test(test_fork_with_pending_tail),
+        cmocka_unit_test(test_fork_during_top_purge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
