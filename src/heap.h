@@ -279,6 +279,9 @@ typedef struct pm_arena {
     int sweep_wanted;       /* a companion: it has something for a sweep
                              * (atomic; its owner's sweeps run its own)    */
     pm_heap_t *spare;       /* a mapped heap not in use yet                */
+    pm_chunk_t *out_runs;   /* runs out of the bins while their pages go
+                             * back, unlocked (a chain through fd/bk): a
+                             * fork child puts them back                 */
     pm_heap_t *release;     /* an emptied heap to unmap after unlocking    */
     struct pm_purge tail;   /* an old heap's cut-off tail, to purge         */
     uint64_t binmap[(PM_NBINS + 63) / 64];
@@ -428,7 +431,8 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call);
  * and only what it coalesces with counts as dirty. */
 void _pm_bins_free_purged(pm_arena_t *a, pm_chunk_t *c, bool purged, const char *call);
 /* Take up to max free runs of min bytes or more out of the bins, largest
- * first and held as CACHED, for the caller to purge after unlocking; with
+ * first and held as CACHED (and on a->out_runs), for the caller to purge
+ * after unlocking and give back with _pm_bins_free_purged; with
  * stale_only, only those binned before the last sweep. Purged runs stay. */
 size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t min,
                           bool stale_only, const char *call);

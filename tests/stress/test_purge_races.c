@@ -17,6 +17,8 @@
  *  - fork while the top's purge is held: the child's copy of those pages
  *    keeps its data, and a later trim in the child must not take them for
  *    zero (calloc handed them out unzeroed).
+ *  - fork while a trim purges free runs it took out of the bins: the child
+ *    must find them back in its bins (they were lost to it).
  * Each case runs in a fresh child with its own settings.
  */
 #define _GNU_SOURCE
@@ -309,6 +311,52 @@ static int child_fork_during_top_purge(void)
     return 0;
 }
 
+/* ---- fork while a free run is purged --------------------------------------- */
+
+static void *fr_trimmer(void *arg)
+{
+    (void)arg;
+    delay_next = 1;
+    pm_malloc_trim(SIZE_MAX / 2); /* no top to cut: only free runs go back */
+    return NULL;
+}
+
+/* A trim takes free runs out of the bins while it purges them; in a child
+ * forked meanwhile no thread puts them back: they must be back in its bins,
+ * not lost to it. */
+static int child_fork_during_run_purge(void)
+{
+    PMT_REQUIRE(sem_init(&in_madvise, 0, 0) == 0, "sem_init");
+    delay_us = 200000;
+    const size_t n = 4 * PMT_MIB;
+    unsigned char *run = pm_malloc(n), *guard = pm_malloc(100000);
+    PMT_REQUIRE(run && guard, "malloc");
+    memset(run, 0x3c, n);
+    pm_free(run);
+    pthread_t t;
+    pthread_create(&t, NULL, fr_trimmer, NULL);
+    sem_wait(&in_madvise);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        unsigned char *again = pm_malloc(n);
+        _exit(again == run && pm_check_heap() == 0 ? 0 : 4);
+    }
+    int st = 0;
+    PMT_REQUIRE(pid > 0 && waitpid(pid, &st, 0) == pid, "fork");
+    pthread_join(t, NULL);
+    PMT_REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child %s %d%s",
+                WIFSIGNALED(st) ? "was killed by signal" : "exited with",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+                WIFEXITED(st) && WEXITSTATUS(st) == 4 ? ": the run was lost to it" : "");
+    unsigned char *again = pm_malloc(n);
+    PMT_REQUIRE(again == run, "the run was not back in the parent's bins");
+    pm_free(again);
+    pm_free(guard);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
 /* ---- cmocka ---------------------------------------------------------------- */
 
 static const char *const grow_env[] = { "PM_ARENA_MAX=1",   "PM_TCACHE_COUNT=0",
@@ -350,11 +398,21 @@ static void test_fork_during_top_purge(void **state)
     pmt_run_case_ok("fork_during_top_purge", env, 60);
 }
 
+static void test_fork_during_run_purge(void **state)
+{
+    (void)state;
+    if (PMT_TSAN)
+        skip();
+    const char *env[] = { "PM_ARENA_MAX=1", "PM_DECAY_MS=0", "PM_TCACHE_COUNT=0", NULL };
+    pmt_run_case_ok("fork_during_run_purge", env, 60);
+}
+
 static const pmt_case_t cases[] = {
     { "grow_into_purged_top", child_grow_into_purged_top },
     { "release_during_tail_purge", child_release_during_tail_purge },
     { "fork_with_pending_tail", child_fork_with_pending_tail },
     { "fork_during_top_purge", child_fork_during_top_purge },
+    { "fork_during_run_purge", child_fork_during_run_purge },
 };
 
 int main(int argc, char **argv)
@@ -365,6 +423,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_release_during_tail_purge),
         cmocka_unit_test(test_fork_with_pending_tail),
         cmocka_unit_test(test_fork_during_top_purge),
+        cmocka_unit_test(test_fork_during_run_purge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
