@@ -371,14 +371,10 @@ static void fork_child(void)
         if (!a)
             continue;
         a->attached = (tc->real && tc->arena == a) ? 1 : 0;
-        /* Why: the thread purging these runs is not in the child; they go
-         * back to the bins as they are (the pages may hold data). First:
-         * one may cut a heap's tail, which the loop below then sees. */
-        while (a->out_runs) {
-            pm_chunk_t *c = a->out_runs;
-            a->purged -= chunk_dirty_bytes(c, head_size(chunk_head(c)));
-            _pm_bins_free_purged(a, c, false, "fork");
-        }
+        /* Why: the threads purging free runs are not in the child; the
+         * runs go back to the bins as they are (the pages may hold data).
+         * First: one may cut a heap's tail, which the loop below sees. */
+        _pm_out_batches_return(a);
         /* Why: a parent thread was giving pages past a heap's end back when
          * it forked; in the child no one will finish that and lower the
          * count, and those pages may still hold data, so none is taken to

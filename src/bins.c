@@ -526,12 +526,6 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call)
 
 void _pm_bins_free_purged(pm_arena_t *a, pm_chunk_t *c, bool purged, const char *call)
 {
-    if (c->bk)
-        c->bk->fd = c->fd;
-    else
-        a->out_runs = c->fd;
-    if (c->fd)
-        c->fd->bk = c->bk;
     bins_free_run(a, c, call, purged && _pm_check_level == 0);
 }
 
@@ -557,11 +551,6 @@ size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t mi
                 uint64_t nh = chunk_head(nx);
                 chunk_set(nx, head_size(nh), head_state(nh), PM_PREV_INUSE);
                 a->in_use += s;
-                c->bk = NULL;
-                c->fd = a->out_runs;
-                if (c->fd)
-                    c->fd->bk = c;
-                a->out_runs = c;
                 out[n++] = c;
             }
             c = next;

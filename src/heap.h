@@ -245,6 +245,17 @@ PM_INLINE uint64_t *chunk_dirty(pm_chunk_t *c) { return &((uint64_t *)c)[5]; }
 #define PM_QUARANTINE  256
 #define PM_QUARANTINE_BYTES (4 * PM_MIB)
 
+/* Free runs a sweep or trim took out of an arena's bins and purges with the
+ * lock dropped. It lives on the purging thread's stack and is listed in the
+ * arena meanwhile (the list, not the runs, so that a write to freed memory
+ * cannot reach it), so that a child forked then puts them back. */
+typedef struct pm_out_batch {
+    struct pm_out_batch *next;
+    pm_chunk_t **runs;
+    size_t n;
+    pthread_t owner;        /* the purging thread                          */
+} pm_out_batch_t;
+
 typedef struct pm_arena {
     pthread_mutex_t lock;
     /* counters that sit with the lock they describe */
@@ -279,9 +290,8 @@ typedef struct pm_arena {
     int sweep_wanted;       /* a companion: it has something for a sweep
                              * (atomic; its owner's sweeps run its own)    */
     pm_heap_t *spare;       /* a mapped heap not in use yet                */
-    pm_chunk_t *out_runs;   /* runs out of the bins while their pages go
-                             * back, unlocked (a chain through fd/bk): a
-                             * fork child puts them back                 */
+    struct pm_out_batch *out; /* batches of runs out of the bins while
+                             * their pages go back (trim.c)              */
     pm_heap_t *release;     /* an emptied heap to unmap after unlocking    */
     struct pm_purge tail;   /* an old heap's cut-off tail, to purge         */
     uint64_t binmap[(PM_NBINS + 63) / 64];
@@ -431,9 +441,9 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call);
  * and only what it coalesces with counts as dirty. */
 void _pm_bins_free_purged(pm_arena_t *a, pm_chunk_t *c, bool purged, const char *call);
 /* Take up to max free runs of min bytes or more out of the bins, largest
- * first and held as CACHED (and on a->out_runs), for the caller to purge
- * after unlocking and give back with _pm_bins_free_purged; with
- * stale_only, only those binned before the last sweep. Purged runs stay. */
+ * first and held as CACHED, for the caller to purge after unlocking and
+ * give back with _pm_bins_free_purged; with stale_only, only those binned
+ * before the last sweep. Purged runs stay. */
 size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t min,
                           bool stale_only, const char *call);
 /* Decide a trim of a's top; fills *pp and marks the heap; the caller calls
@@ -549,6 +559,9 @@ void _pm_arena_unlock_trim(pm_arena_t *a);
 /* The same for an arena its last thread just left: what decay would give
  * back over the next sweeps goes now (a run's worth of the largest). */
 void _pm_arena_unlock_idle(pm_arena_t *a);
+/* In a fork child (a locked): the runs other threads were purging go back
+ * to a's bins, unpurged. */
+void _pm_out_batches_return(pm_arena_t *a);
 
 /* stats.c */
 /* Bytes held from the OS for heaps and mappings changed by delta: keeps the

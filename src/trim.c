@@ -29,33 +29,65 @@ static size_t run_dirty(pm_chunk_t *c)
     return chunk_dirty_bytes(c, head_size(chunk_head(c)));
 }
 
-/* Count the n runs taken out of a's bins as purged (lock held). */
-static void runs_count(pm_arena_t *a, pm_chunk_t **held, size_t n)
+static void unlock_trim(pm_arena_t *a, bool may_sweep);
+
+/* List the n runs taken out of a's bins as batch b and count them as
+ * purged (lock held). */
+static void batch_out(pm_arena_t *a, pm_out_batch_t *b, pm_chunk_t **held, size_t n)
 {
+    *b = (pm_out_batch_t){.next = a->out, .runs = held, .n = n, .owner = pthread_self()};
+    a->out = b;
     for (size_t i = 0; i < n; i++)
         a->purged += run_dirty(held[i]);
 }
 
-/* Purge those runs (a unlocked), then put them back; true if any went. */
-static bool runs_purge_and_free(pm_arena_t *a, pm_chunk_t **held, size_t n, const char *call)
+/* Purge batch b's runs (a unlocked), then put them back; true if any went.
+ * Why no sweep in the unlock after: this may run inside one, and runs whose
+ * purge failed (locked pages) would feed sweep after sweep, each a call
+ * deeper. */
+static bool batch_purge_and_free(pm_arena_t *a, pm_out_batch_t *b, const char *call)
 {
     bool purged[PM_TRIM_BATCH], any = false;
-    for (size_t i = 0; i < n; i++)
-        any |= purged[i] = purge_run(held[i]);
+    for (size_t i = 0; i < b->n; i++)
+        any |= purged[i] = purge_run(b->runs[i]);
     _pm_arena_lock(a);
-    for (size_t i = 0; i < n; i++) {
+    pm_out_batch_t **pp = &a->out;
+    while (*pp != b)
+        pp = &(*pp)->next;
+    *pp = b->next;
+    for (size_t i = 0; i < b->n; i++) {
         if (!purged[i])
-            a->purged -= run_dirty(held[i]);
-        _pm_bins_free_purged(a, held[i], purged[i], call);
+            a->purged -= run_dirty(b->runs[i]);
+        _pm_bins_free_purged(a, b->runs[i], purged[i], call);
     }
-    _pm_arena_unlock_trim(a);
+    unlock_trim(a, false);
     return any;
+}
+
+void _pm_out_batches_return(pm_arena_t *a)
+{
+    pthread_t me = pthread_self();
+    pm_out_batch_t **pp = &a->out;
+    while (*pp) {
+        pm_out_batch_t *b = *pp;
+        if (pthread_equal(b->owner, me)) {
+            /* Why keep it: this thread forked from a signal handler that
+             * interrupted the purge; it gives the runs back on return. */
+            pp = &b->next;
+            continue;
+        }
+        *pp = b->next;
+        for (size_t i = 0; i < b->n; i++) {
+            a->purged -= run_dirty(b->runs[i]);
+            _pm_bins_free_purged(a, b->runs[i], false, "fork");
+        }
+    }
 }
 
 /* A sweep's plan (lock held): stale runs out of the bins, and the top's
  * unreached part. Returns how many runs were taken. */
-static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_purge_t *pp,
-                         bool *purge)
+static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_out_batch_t *ob,
+                         pm_purge_t *pp, bool *purge)
 {
     size_t n = 0;
     a->used_prev = a->used_hi;
@@ -72,7 +104,8 @@ static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_purge_
         *purge = _pm_bins_plan_trim(a, keep, pp);
     if (*purge)
         a->purged += pp->len;
-    runs_count(a, held, n);
+    if (n)
+        batch_out(a, ob, held, n);
     a->purge_gen++;
     a->top_hi = (uintptr_t)a->top;
     return n;
@@ -80,9 +113,17 @@ static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_purge_
 
 void _pm_arena_unlock_trim(pm_arena_t *a)
 {
+    unlock_trim(a, true);
+}
+
+/* may_sweep false: the top (decay_ms 0), a cut tail and a released heap
+ * only. */
+static void unlock_trim(pm_arena_t *a, bool may_sweep)
+{
     pm_purge_t pp;
     bool purge = false;
     pm_chunk_t *held[PM_TRIM_BATCH];
+    pm_out_batch_t ob;
     size_t nheld = 0;
     /* Why a companion sweeps with its owner: a thread that stopped freeing
      * big blocks no longer calls into its companion, whose free runs would
@@ -95,7 +136,7 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
             purge = _pm_bins_plan_trim(a, PM_OPT(top_pad), &pp);
         if (purge)
             a->purged += pp.len;
-    } else {
+    } else if (may_sweep) {
         if ((uintptr_t)a->top > a->top_hi)
             a->top_hi = (uintptr_t)a->top;
         /* Why look at the clock only then: nothing to give back otherwise
@@ -113,7 +154,7 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
             /* Why the second test: decay_ms may have been lowered since. */
             if (now >= a->sweep_at || a->sweep_at - now > decay) {
                 if (wanted)
-                    nheld = sweep_plan(a, top, held, &pp, &purge);
+                    nheld = sweep_plan(a, top, held, &ob, &pp, &purge);
                 a->sweep_at = now + decay;
             } else {
                 big = NULL;
@@ -132,7 +173,7 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
     if (gone)
         _pm_heap_unmap(gone);
     if (nheld)
-        runs_purge_and_free(a, held, nheld, "pm_free");
+        batch_purge_and_free(a, &ob, "pm_free");
     if (big && _pm_arena_trylock(big))
         _pm_arena_unlock_trim(big);
 }
@@ -157,6 +198,7 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
     size_t page = _pm_os_page_size();
     pm_purge_t pp;
     pm_chunk_t *held[PM_TRIM_BATCH];
+    pm_out_batch_t ob;
     size_t nheld = 0;
     _pm_arena_lock(a);
     _pm_remote_drain(a);
@@ -168,12 +210,13 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
         nheld = _pm_bins_take_runs(a, held, PM_TRIM_BATCH, 4 * page, false, "pm_malloc_trim");
     if (purge)
         a->purged += pp.len;
-    runs_count(a, held, nheld);
+    if (nheld)
+        batch_out(a, &ob, held, nheld);
     _pm_arena_unlock(a);
     int released = 0;
     if (purge && _pm_purge_apply(&pp))
         released = 1;
-    if (nheld && runs_purge_and_free(a, held, nheld, "pm_malloc_trim"))
+    if (nheld && batch_purge_and_free(a, &ob, "pm_malloc_trim"))
         released = 1;
     /* Old heaps: cut their free tails back, one heap per lock. */
     for (;;) {

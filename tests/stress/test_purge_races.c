@@ -19,6 +19,8 @@
  *    zero (calloc handed them out unzeroed).
  *  - fork while a trim purges free runs it took out of the bins: the child
  *    must find them back in its bins (they were lost to it).
+ *  - purges that fail (locked pages): the runs go back dirty, and the sweep
+ *    that gives them back must not start another inside it.
  * Each case runs in a fresh child with its own settings.
  */
 #define _GNU_SOURCE
@@ -36,8 +38,25 @@ static unsigned delay_us = 20000;
 static void *purge_addr;
 static size_t purge_len;
 
+/* refuse_purges: every MADV_DONTNEED fails as on locked pages, after a
+ * while, and records how deep in its thread's stack it was called. */
+enum { RP_DEEP = 32 * 1024 }; /* stack bytes that mean sweeps nested */
+static volatile int refuse_purges;
+static __thread uintptr_t stack_base;
+static size_t deepest;
+
 int madvise(void *addr, size_t len, int advice)
 {
+    if (refuse_purges && advice == MADV_DONTNEED) {
+        uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+        size_t depth = stack_base > here ? stack_base - here : 0;
+        if (depth > __atomic_load_n(&deepest, __ATOMIC_RELAXED))
+            __atomic_store_n(&deepest, depth, __ATOMIC_RELAXED);
+        if (depth < RP_DEEP) /* past it the case has failed: end it soon */
+            usleep(300);
+        errno = EINVAL;
+        return -1;
+    }
     if (delay_next && advice == MADV_DONTNEED) {
         delay_next = 0;
         purge_addr = addr;
@@ -357,6 +376,64 @@ static int child_fork_during_run_purge(void)
     return 0;
 }
 
+/* ---- purges that fail, sweep after sweep ---------------------------------- */
+
+enum { RP_RUNS = 64 };
+static void *rp_run[RP_RUNS];
+static volatile int rp_done;
+
+/* Frees the runs one by one: each is a free run of its own (a guard after
+ * it), and each free may run a sweep. */
+static void *rp_freer(void *arg)
+{
+    (void)arg;
+    stack_base = (uintptr_t)__builtin_frame_address(0);
+    for (int i = 0; i < RP_RUNS; i++) {
+        pm_free(rp_run[i]);
+        usleep(100);
+    }
+    rp_done = 1;
+    return NULL;
+}
+
+/* Small calls, each of which may run a sweep. */
+static void *rp_sweeper(void *arg)
+{
+    (void)arg;
+    stack_base = (uintptr_t)__builtin_frame_address(0);
+    while (!rp_done)
+        pm_free(pm_malloc(100));
+    return NULL;
+}
+
+/* Runs whose purge fails go back to the bins dirty and are taken again by
+ * a later sweep. Giving them back must not start that sweep inside this
+ * one: with other threads freeing meanwhile, each sweep found more, one call
+ * deeper, until the stack ran out (10,000 frames in a helper's run). */
+static int child_failed_purges_do_not_nest(void)
+{
+    void *guard[RP_RUNS];
+    for (int i = 0; i < RP_RUNS; i++) {
+        rp_run[i] = pm_malloc(80 * 1024);
+        guard[i] = pm_malloc(70000);
+        PMT_REQUIRE(rp_run[i] && guard[i], "malloc");
+    }
+    refuse_purges = 1;
+    pthread_t t[2];
+    pthread_create(&t[0], NULL, rp_freer, NULL);
+    pthread_create(&t[1], NULL, rp_sweeper, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    refuse_purges = 0;
+    for (int i = 0; i < RP_RUNS; i++)
+        pm_free(guard[i]);
+    size_t d = __atomic_load_n(&deepest, __ATOMIC_RELAXED);
+    PMT_REQUIRE(d > 0, "no purge was attempted");
+    PMT_REQUIRE(d < RP_DEEP, "purges ran %zu bytes deep in the stack: sweeps nested", d);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
 /* ---- cmocka ---------------------------------------------------------------- */
 
 static const char *const grow_env[] = { "PM_ARENA_MAX=1",   "PM_TCACHE_COUNT=0",
@@ -407,12 +484,20 @@ static void test_fork_during_run_purge(void **state)
     pmt_run_case_ok("fork_during_run_purge", env, 60);
 }
 
+static void test_failed_purges_do_not_nest(void **state)
+{
+    (void)state;
+    const char *env[] = { "PM_ARENA_MAX=1", "PM_DECAY_MS=1", "PM_TCACHE_COUNT=0", NULL };
+    pmt_run_case_ok("failed_purges_do_not_nest", env, 120);
+}
+
 static const pmt_case_t cases[] = {
     { "grow_into_purged_top", child_grow_into_purged_top },
     { "release_during_tail_purge", child_release_during_tail_purge },
     { "fork_with_pending_tail", child_fork_with_pending_tail },
     { "fork_during_top_purge", child_fork_during_top_purge },
     { "fork_during_run_purge", child_fork_during_run_purge },
+    { "failed_purges_do_not_nest", child_failed_purges_do_not_nest },
 };
 
 int main(int argc, char **argv)
@@ -424,6 +509,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fork_with_pending_tail),
         cmocka_unit_test(test_fork_during_top_purge),
         cmocka_unit_test(test_fork_during_run_purge),
+        cmocka_unit_test(test_failed_purges_do_not_nest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
