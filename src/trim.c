@@ -29,7 +29,7 @@ static size_t run_dirty(pm_chunk_t *c)
     return chunk_dirty_bytes(c, head_size(chunk_head(c)));
 }
 
-static void unlock_trim(pm_arena_t *a, bool may_sweep);
+static size_t unlock_trim(pm_arena_t *a, bool may_sweep);
 
 /* List the n runs taken out of a's bins as batch b and count them as
  * purged (lock held). */
@@ -41,15 +41,16 @@ static void batch_out(pm_arena_t *a, pm_out_batch_t *b, pm_chunk_t **held, size_
         a->purged += run_dirty(held[i]);
 }
 
-/* Purge batch b's runs (a unlocked), then put them back; true if any went.
- * Why no sweep in the unlock after: this may run inside one, and runs whose
- * purge failed (locked pages) would feed sweep after sweep, each a call
- * deeper. */
-static bool batch_purge_and_free(pm_arena_t *a, pm_out_batch_t *b, const char *call)
+/* Purge batch b's runs (a unlocked), then put them back; returns how many
+ * went. Why no sweep in the unlock after: this may run inside one, and runs
+ * whose purge failed (locked pages) would feed sweep after sweep, each a
+ * call deeper. */
+static size_t batch_purge_and_free(pm_arena_t *a, pm_out_batch_t *b, const char *call)
 {
-    bool purged[PM_TRIM_BATCH], any = false;
+    bool purged[PM_TRIM_BATCH];
+    size_t went = 0;
     for (size_t i = 0; i < b->n; i++)
-        any |= purged[i] = purge_run(b->runs[i]);
+        went += purged[i] = purge_run(b->runs[i]);
     _pm_arena_lock(a);
     pm_out_batch_t **pp = &a->out;
     while (*pp != b)
@@ -61,7 +62,7 @@ static bool batch_purge_and_free(pm_arena_t *a, pm_out_batch_t *b, const char *c
         _pm_bins_free_purged(a, b->runs[i], purged[i], call);
     }
     unlock_trim(a, false);
-    return any;
+    return went;
 }
 
 void _pm_out_batches_return(pm_arena_t *a)
@@ -117,9 +118,10 @@ void _pm_arena_unlock_trim(pm_arena_t *a)
 }
 
 /* may_sweep false: the top (decay_ms 0), a cut tail and a released heap
- * only. */
-static void unlock_trim(pm_arena_t *a, bool may_sweep)
+ * only. Returns how many runs a sweep gave back. */
+static size_t unlock_trim(pm_arena_t *a, bool may_sweep)
 {
+    size_t went = 0;
     pm_purge_t pp;
     bool purge = false;
     pm_chunk_t *held[PM_TRIM_BATCH];
@@ -173,24 +175,35 @@ static void unlock_trim(pm_arena_t *a, bool may_sweep)
     if (gone)
         _pm_heap_unmap(gone);
     if (nheld)
-        batch_purge_and_free(a, &ob, "pm_free");
+        went = batch_purge_and_free(a, &ob, "pm_free");
     if (big && _pm_arena_trylock(big))
         _pm_arena_unlock_trim(big);
+    return went;
 }
 
 void _pm_arena_unlock_idle(pm_arena_t *a)
 {
-    if (PM_OPT(decay_ms)) {
-        /* Why now: no thread will call into a to run the sweep later; and
-         * no thread draws from its stash, so past PM_STASH_MAX (what the
-         * next thread here starts from) it is coalesced now, not kept for
-         * what the last one used. */
-        a->purge_gen++;
-        a->top_hi = (uintptr_t)a->top;
-        a->sweep_at = 0;
-        a->used_hi = a->used_prev = 0;
+    for (;;) {
+        if (PM_OPT(decay_ms)) {
+            /* Why now: no thread will call into a to run the sweep later;
+             * and no thread draws from its stash, so past PM_STASH_MAX
+             * (what the next thread here starts from) it is coalesced now,
+             * not kept for what the last one used. */
+            a->purge_gen++;
+            a->top_hi = (uintptr_t)a->top;
+            a->sweep_at = 0;
+            a->used_hi = a->used_prev = 0;
+        }
+        /* Why again after a whole batch that went back: the rest would wait
+         * for a call that may never come. Not after one that failed in
+         * part (locked pages): those runs would come round again. */
+        if (unlock_trim(a, true) < PM_TRIM_BATCH || !_pm_arena_trylock(a))
+            return;
+        if (!arena_idle(a)) {
+            _pm_arena_unlock_trim(a);
+            return;
+        }
     }
-    _pm_arena_unlock_trim(a);
 }
 
 int _pm_trim_arena(pm_arena_t *a, size_t pad)
@@ -216,7 +229,7 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
     int released = 0;
     if (purge && _pm_purge_apply(&pp))
         released = 1;
-    if (nheld && batch_purge_and_free(a, &ob, "pm_malloc_trim"))
+    if (nheld && batch_purge_and_free(a, &ob, "pm_malloc_trim") > 0)
         released = 1;
     /* Old heaps: cut their free tails back, one heap per lock. */
     for (;;) {

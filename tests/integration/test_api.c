@@ -1454,6 +1454,56 @@ static void test_remote_frees_return(void **state)
     pmt_run_case_ok("remote_frees_return", NULL, 30);
 }
 
+/* A thread that frees many big blocks and exits: its arena gets no later
+ * call, so all of their pages go back at the exit, not one sweep's batch
+ * (64 runs) of them. */
+enum { IR_N = 200, IR_SIZE = 80 * 1024 };
+static void *ir_block[IR_N], *ir_guard[IR_N];
+static pthread_barrier_t ir_bar;
+
+static void *idle_freer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < IR_N; i++) {
+        ir_block[i] = pm_malloc(IR_SIZE);
+        ir_guard[i] = pm_malloc(IR_SIZE); /* keeps each block a run of its own */
+        if (ir_block[i])
+            memset(ir_block[i], 0x4d, IR_SIZE);
+    }
+    pthread_barrier_wait(&ir_bar); /* main reads RSS */
+    pthread_barrier_wait(&ir_bar);
+    for (int i = 0; i < IR_N; i++)
+        pm_free(ir_block[i]);
+    return NULL;
+}
+
+static int child_idle_arena_gives_all_back(void)
+{
+    pthread_barrier_init(&ir_bar, NULL, 2);
+    pthread_t t;
+    PMT_REQUIRE(pthread_create(&t, NULL, idle_freer, NULL) == 0, "pthread_create");
+    pthread_barrier_wait(&ir_bar);
+    size_t before = pmt_rss_bytes();
+    pthread_barrier_wait(&ir_bar);
+    pthread_join(t, NULL);
+    size_t after = pmt_rss_bytes();
+    for (int i = 0; i < IR_N; i++)
+        PMT_REQUIRE(ir_block[i] && ir_guard[i], "malloc");
+    PMT_REQUIRE(before > after && before - after >= (size_t)IR_N * IR_SIZE * 3 / 4,
+                "RSS %zu -> %zu KiB after the thread freed %d KiB and exited", before >> 10,
+                after >> 10, IR_N * IR_SIZE >> 10);
+    for (int i = 0; i < IR_N; i++)
+        pm_free(ir_guard[i]);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+static void test_idle_arena_gives_all_back(void **state)
+{
+    (void)state;
+    pmt_run_case_ok("idle_arena_gives_all_back", NULL, 30);
+}
+
 static const pmt_case_t cases[] = {
     { "calloc_recycled", child_calloc_recycled },
     { "calloc_locked_recycled", child_calloc_locked_recycled },
@@ -1472,6 +1522,7 @@ static const pmt_case_t cases[] = {
     { "init_race", child_init_race },
     { "mallinfo_moves", child_mallinfo_moves },
     { "remote_frees_return", child_remote_frees_return },
+    { "idle_arena_gives_all_back", child_idle_arena_gives_all_back },
     { "mallinfo_peak", child_mallinfo_peak },
     { "mapping_fallback", child_mapping_fallback },
 };
@@ -1514,6 +1565,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_init_idempotent),
         cmocka_unit_test(test_mallinfo_moves),
         cmocka_unit_test(test_remote_frees_return),
+        cmocka_unit_test(test_idle_arena_gives_all_back),
         cmocka_unit_test(test_mallinfo_peak),
         cmocka_unit_test(test_mapping_fallback),
     };

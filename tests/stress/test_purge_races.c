@@ -380,7 +380,7 @@ static int child_fork_during_run_purge(void)
 
 enum { RP_RUNS = 64 };
 static void *rp_run[RP_RUNS];
-static volatile int rp_done;
+static int rp_done; /* atomic */
 
 /* Frees the runs one by one: each is a free run of its own (a guard after
  * it), and each free may run a sweep. */
@@ -392,7 +392,7 @@ static void *rp_freer(void *arg)
         pm_free(rp_run[i]);
         usleep(100);
     }
-    rp_done = 1;
+    __atomic_store_n(&rp_done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -401,7 +401,7 @@ static void *rp_sweeper(void *arg)
 {
     (void)arg;
     stack_base = (uintptr_t)__builtin_frame_address(0);
-    while (!rp_done)
+    while (!__atomic_load_n(&rp_done, __ATOMIC_ACQUIRE))
         pm_free(pm_malloc(100));
     return NULL;
 }
