@@ -287,6 +287,21 @@ static int child_fork_with_pending_tail(void)
 
 /* ---- fork while the top is purged ------------------------------------------ */
 
+/* Wait for the forked child pid and join thread t: the child must have
+ * exited 0; its status 4 means what4. Returns 0, or 1 (said on stderr). */
+static int child_waited_ok(pid_t pid, pthread_t t, const char *what4)
+{
+    int st = 0;
+    PMT_REQUIRE(pid > 0 && waitpid(pid, &st, 0) == pid, "fork");
+    pthread_join(t, NULL);
+    PMT_REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child %s %d%s%s",
+                WIFSIGNALED(st) ? "was killed by signal" : "exited with",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+                WIFEXITED(st) && WEXITSTATUS(st) == 4 ? ": " : "",
+                WIFEXITED(st) && WEXITSTATUS(st) == 4 ? what4 : "");
+    return 0;
+}
+
 static unsigned char *fp_block;
 
 static void *fp_trimmer(void *arg)
@@ -319,13 +334,8 @@ static int child_fork_during_top_purge(void)
         unsigned char *q = pm_calloc(1, n - PMT_MIB);
         _exit(front && q && pmt_all_bytes(q, n - PMT_MIB, 0) ? 0 : 4);
     }
-    int st = 0;
-    PMT_REQUIRE(pid > 0 && waitpid(pid, &st, 0) == pid, "fork");
-    pthread_join(t, NULL);
-    PMT_REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child %s %d%s",
-                WIFSIGNALED(st) ? "was killed by signal" : "exited with",
-                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
-                WIFEXITED(st) && WEXITSTATUS(st) == 4 ? ": calloc'd memory not zero" : "");
+    if (child_waited_ok(pid, t, "calloc'd memory not zero"))
+        return 1;
     PMT_REQUIRE_HEAP_OK();
     return 0;
 }
@@ -361,13 +371,8 @@ static int child_fork_during_run_purge(void)
         unsigned char *again = pm_malloc(n);
         _exit(again == run && pm_check_heap() == 0 ? 0 : 4);
     }
-    int st = 0;
-    PMT_REQUIRE(pid > 0 && waitpid(pid, &st, 0) == pid, "fork");
-    pthread_join(t, NULL);
-    PMT_REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child %s %d%s",
-                WIFSIGNALED(st) ? "was killed by signal" : "exited with",
-                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
-                WIFEXITED(st) && WEXITSTATUS(st) == 4 ? ": the run was lost to it" : "");
+    if (child_waited_ok(pid, t, "the run was lost to it"))
+        return 1;
     unsigned char *again = pm_malloc(n);
     PMT_REQUIRE(again == run, "the run was not back in the parent's bins");
     pm_free(again);
