@@ -4,9 +4,12 @@
  * Each workload is one C file compiled twice: with -DBENCH_PM its allocation
  * calls go to pm_malloc & co. (linked against libpmalloc); without, to libc's
  * malloc & co., which run.sh also runs under LD_PRELOAD of jemalloc, tcmalloc
- * and mimalloc. This header holds the allocation macros, the common command
- * line (--threads, --scale, --quick, --seed), a small PRNG, block tagging for
- * the correctness checks and the one result line run.sh parses:
+ * and mimalloc. The harness's own arrays go through the same macros: one
+ * allocator serves every allocation the program makes, as under a preload
+ * (libc's internal ones aside). This header holds the allocation macros, the
+ * common command line (--threads, --scale, --quick, --seed), a small PRNG,
+ * block tagging for the correctness checks and the one result line run.sh
+ * parses:
  *   bench: workload=NAME threads=N ops=OPS elapsed=SECONDS
  * A workload that finds a damaged block exits with status 2 (bench_fail).
  */
@@ -211,7 +214,7 @@ typedef struct bench_worker {
  * and the seed args->seed + its index. */
 static BM_UNUSED bench_worker_t *bench_workers_new(const bench_args_t *a, long per_thread)
 {
-    bench_worker_t *w = calloc((size_t)a->threads, sizeof(*w));
+    bench_worker_t *w = BM_CALLOC((size_t)a->threads, sizeof(*w));
 
     if (!w)
         bench_fail("out of memory for the workers");
@@ -235,7 +238,7 @@ static BM_UNUSED long long bench_workers_ops(const bench_worker_t *w, int n)
 /* Start n threads running fn(&arg[i * argsize]) and wait for them all. */
 static BM_UNUSED void bench_run_threads(int n, void *(*fn)(void *), void *arg, size_t argsize)
 {
-    pthread_t *tid = calloc((size_t)n, sizeof(*tid));
+    pthread_t *tid = BM_CALLOC((size_t)n, sizeof(*tid));
 
     if (!tid)
         bench_fail("out of memory for %d thread ids", n);
@@ -247,7 +250,7 @@ static BM_UNUSED void bench_run_threads(int n, void *(*fn)(void *), void *arg, s
     }
     for (int i = 0; i < n; i++)
         pthread_join(tid[i], NULL);
-    free(tid);
+    BM_FREE(tid);
 }
 
 /* The whole of a workload whose threads split base units of work evenly
@@ -269,7 +272,7 @@ static BM_UNUSED int bench_main_even(int argc, char **argv, const char *name, do
     ops = ops_per_unit ? (long long)ops_per_unit * w->work * args.threads
                        : bench_workers_ops(w, args.threads);
     bench_report(&args, ops, t0);
-    free(w);
+    BM_FREE(w);
     return 0;
 }
 

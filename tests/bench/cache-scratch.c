@@ -20,7 +20,7 @@ int main(int argc, char **argv)
 
     bench_parse(argc, argv, "cache-scratch", &args);
     reps = bench_scaled(&args, 500e3) / args.threads;
-    w = calloc((size_t)args.threads, sizeof(*w));
+    w = BM_CALLOC((size_t)args.threads, sizeof(*w));
     if (!w)
         bench_fail("out of memory for the workers");
     t0 = bench_now();
@@ -31,6 +31,6 @@ int main(int argc, char **argv)
         w[t].reps = reps > 0 ? reps : 1;
     }
     cache_run(&args, w, t0);
-    free(w);
+    BM_FREE(w);
     return 0;
 }

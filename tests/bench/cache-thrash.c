@@ -18,7 +18,7 @@ int main(int argc, char **argv)
 
     bench_parse(argc, argv, "cache-thrash", &args);
     reps = bench_scaled(&args, 500e3) / args.threads;
-    w = calloc((size_t)args.threads, sizeof(*w));
+    w = BM_CALLOC((size_t)args.threads, sizeof(*w));
     if (!w)
         bench_fail("out of memory for the workers");
     for (int t = 0; t < args.threads; t++) {
@@ -27,6 +27,6 @@ int main(int argc, char **argv)
     }
     t0 = bench_now();
     cache_run(&args, w, t0);
-    free(w);
+    BM_FREE(w);
     return 0;
 }

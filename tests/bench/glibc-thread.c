@@ -25,9 +25,9 @@ static size_t gt_block_size(double r)
 static void *gt_run_worker(void *argp)
 {
     bench_worker_t *w = argp;
-    void **blk = calloc(WORKING_SET, sizeof(void *));
-    uint32_t *size = calloc(WORKING_SET, sizeof(uint32_t));
-    uint32_t *sizes = malloc(NSIZES * sizeof(uint32_t));
+    void **blk = BM_CALLOC(WORKING_SET, sizeof(void *));
+    uint32_t *size = BM_CALLOC(WORKING_SET, sizeof(uint32_t));
+    uint32_t *sizes = BM_MALLOC(NSIZES * sizeof(uint32_t));
     bench_rng_t rng;
 
     if (!blk || !size || !sizes)
@@ -53,9 +53,9 @@ static void *gt_run_worker(void *argp)
             BM_FREE(blk[i]);
         }
     }
-    free(blk);
-    free(size);
-    free(sizes);
+    BM_FREE(blk);
+    BM_FREE(size);
+    BM_FREE(sizes);
     return NULL;
 }
 

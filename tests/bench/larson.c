@@ -62,8 +62,8 @@ int main(int argc, char **argv)
     per_round = total / ROUNDS / args.threads;
     if (per_round < 1)
         per_round = 1;
-    arrays = calloc((size_t)args.threads, sizeof(*arrays));
-    workers = calloc((size_t)args.threads, sizeof(*workers));
+    arrays = BM_CALLOC((size_t)args.threads, sizeof(*arrays));
+    workers = BM_CALLOC((size_t)args.threads, sizeof(*workers));
     if (!arrays || !workers)
         bench_fail("out of memory for the arrays");
 
@@ -99,7 +99,7 @@ int main(int argc, char **argv)
     }
     bench_report(&args, 2LL * per_round * ROUNDS * args.threads
                  + 2LL * (SLOTS + 2) * args.threads, t0);
-    free(arrays);
-    free(workers);
+    BM_FREE(arrays);
+    BM_FREE(workers);
     return 0;
 }

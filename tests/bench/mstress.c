@@ -76,7 +76,7 @@ static void ms_free(ms_obj_t *o, long long *ops)
 static void *ms_run_worker(void *argp)
 {
     bench_worker_t *w = argp;
-    ms_obj_t **live = calloc(LIVE, sizeof(*live));
+    ms_obj_t **live = BM_CALLOC(LIVE, sizeof(*live));
     ms_obj_t *burst[CHURN];
     bench_rng_t rng;
 
@@ -112,7 +112,7 @@ static void *ms_run_worker(void *argp)
     }
     for (size_t i = 0; i < LIVE; i++)
         ms_free(live[i], &w->ops);
-    free(live);
+    BM_FREE(live);
     return NULL;
 }
 
@@ -137,6 +137,6 @@ int main(int argc, char **argv)
     }
     ops += bench_workers_ops(w, args.threads);
     bench_report(&args, ops, t0);
-    free(w);
+    BM_FREE(w);
     return 0;
 }

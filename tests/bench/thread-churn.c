@@ -50,7 +50,7 @@ int main(int argc, char **argv)
     waves = bench_scaled(&args, 10000) / args.threads;
     if (waves < 1)
         waves = 1;
-    w = calloc((size_t)args.threads, sizeof(*w));
+    w = BM_CALLOC((size_t)args.threads, sizeof(*w));
     if (!w)
         bench_fail("out of memory for the workers");
     t0 = bench_now();
@@ -67,6 +67,6 @@ int main(int argc, char **argv)
         }
     }
     bench_report(&args, 2LL * BLOCKS * waves * args.threads, t0);
-    free(w);
+    BM_FREE(w);
     return 0;
 }

@@ -164,7 +164,7 @@ int main(int argc, char **argv)
         /* every producer makes at least one batch: a producer with none
          * would never report its end and the consumers would wait forever */
         batches = (batches > producers ? batches / producers : 1) * producers;
-        w = calloc((size_t)args.threads, sizeof(*w));
+        w = BM_CALLOC((size_t)args.threads, sizeof(*w));
         if (!w)
             bench_fail("out of memory for the workers");
         xm_queue.producers_left = producers;
@@ -175,7 +175,7 @@ int main(int argc, char **argv)
         bench_run_threads(args.threads, xm_run_worker, w, sizeof(*w));
         if (xm_queue.head || xm_queue.popped != batches)
             bench_fail("%ld of %ld batches consumed", xm_queue.popped, batches);
-        free(w);
+        BM_FREE(w);
     }
     bench_report(&args, 2LL * batches * (BATCH + 1), t0);
     return 0;
