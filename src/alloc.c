@@ -291,14 +291,6 @@ int pm_posix_memalign(void **memptr, size_t align, size_t n)
     return 0;
 }
 
-/* Block c of arena a changed size in place from s: the thread cache counts
- * it in its new class (tcache.c). */
-static void resized_count(pm_arena_t *a, size_t s, pm_chunk_t *c)
-{
-    _pm_tcache_count(a, s, -1);
-    _pm_tcache_count(a, head_size(chunk_head(c)), 1);
-}
-
 void *pm_realloc(void *p, size_t n)
 {
     if (!p)
@@ -317,7 +309,6 @@ void *pm_realloc(void *p, size_t n)
     if (_pm_check_level >= 1)
         _pm_debug_check_canary(c, "pm_realloc", p);
     void *q = NULL;
-    pm_arena_t *from = NULL; /* p's arena when p is a heap chunk */
     if (head_state(h) == PM_ST_MMAPPED) {
         if (n >= mmap_threshold()) {
             q = _pm_large_realloc(c, p, n);
@@ -330,14 +321,12 @@ void *pm_realloc(void *p, size_t n)
     } else {
         size_t csize = chunk_size_for(n), s = head_size(h);
         pm_arena_t *a = heap_of(c)->arena;
-        from = a;
         if (csize <= s) {
             /* Why a floor: shrinking by a few bytes is not worth a lock. */
             if (s - csize >= 256) {
                 _pm_arena_lock(a);
                 _pm_bins_shrink(a, c, csize);
                 _pm_arena_unlock_trim(a);
-                resized_count(a, s, c);
             }
             if (_pm_check_level >= 1)
                 _pm_debug_set_canary(c);
@@ -347,7 +336,6 @@ void *pm_realloc(void *p, size_t n)
             _pm_arena_lock(a);
             if (_pm_bins_grow_inplace(a, c, csize)) {
                 _pm_arena_unlock(a);
-                resized_count(a, s, c);
                 if (_pm_check_level >= 1)
                     _pm_debug_set_canary(c);
                 return p;
@@ -360,8 +348,6 @@ void *pm_realloc(void *p, size_t n)
                  * next copies need, as in glibc, whose realloc bypasses its
                  * tcache too. */
                 q = alloc_from(a, csize, false);
-                if (q)
-                    _pm_tcache_count(a, head_size(chunk_head(mem2chunk(q))), 1);
             } else {
                 _pm_arena_unlock(a);
             }
@@ -372,8 +358,6 @@ void *pm_realloc(void *p, size_t n)
     if (!q)
         return NULL;
     memcpy(q, p, old < n ? old : n);
-    if (from)
-        _pm_tcache_count(from, head_size(h), -1);
     _pm_free_moved(p);
     return q;
 }

@@ -237,9 +237,6 @@ void _pm_arena_detach(pm_arena_t *a)
 
 static void thread_move(pm_tcache_t *tc, pm_arena_t *to)
 {
-    /* Why: blocks of the arena it leaves go back as remote frees, which the
-     * cache's per-class counts of live blocks do not see. */
-    memset(tc->live, 0, sizeof tc->live);
     _pm_arena_detach(tc->arena);
     __atomic_fetch_add(&to->attached, 1, __ATOMIC_RELAXED);
     tc->arena = to;

@@ -159,7 +159,6 @@ PM_INLINE size_t request2size(size_t n)
 #define PM_SMALL_MAX   1024
 #define PM_NCLASS_TC   90  /* classes 0..89; 89 is 64 KiB + 16             */
 #define PM_TC_SLOW     66  /* the first class above the inline paths' 1040 */
-#define PM_TC_SPARES   16  /* classes with a scratch block parked (tcache.c)  */
 #define PM_NBINS       130 /* arena bins 0..129; 129 is 64 MiB + 16         */
 
 PM_INLINE unsigned size_class_ceil(size_t csize)
@@ -366,9 +365,6 @@ typedef struct pm_tcache {
     /* per class from PM_TC_SLOW: blocks of this arena the thread took and
      * has not freed; it parks at most a quarter as many (tcache.c) */
     uint32_t live[PM_NCLASS_TC - PM_TC_SLOW];
-    uint32_t taken[PM_NCLASS_TC - PM_TC_SLOW]; /* tick of the class's last malloc */
-    uint32_t tick;        /* calls for blocks of these classes so far      */
-    uint8_t spare[PM_TC_SPARES]; /* classes allowed one block more, newest first */
     void *slot_store[];
 } pm_tcache_t;
 
@@ -537,12 +533,8 @@ void _pm_tcache_remote_flush(pm_tcache_t *tc);
 void _pm_tcache_stats(size_t *blocks, size_t *bytes);
 void _pm_tcache_fork_lock(void);
 void _pm_tcache_fork_unlock(bool child);
-/* Free a batch of chunks (all owned by pmalloc heaps), grouped by arena:
- * into their arenas' stashes, or (to_stash false) straight into the bins. */
-void _pm_free_batch(void **ptrs, size_t n, bool to_stash);
-/* The calling thread took (d = 1) or gave back (d = -1) a chunk of csize
- * bytes of arena a outside the cache's own paths (realloc). */
-void _pm_tcache_count(pm_arena_t *a, size_t csize, int d);
+/* Free a batch of chunks (all owned by pmalloc heaps), grouped by arena. */
+void _pm_free_batch(void **ptrs, size_t n);
 
 /* alloc.c / free.c */
 void *_pm_alloc_slow(size_t n);

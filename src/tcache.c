@@ -250,7 +250,7 @@ static void reclaim_orphans(void)
     }
 }
 
-void _pm_free_batch(void **ptrs, size_t n, bool to_stash)
+void _pm_free_batch(void **ptrs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (!ptrs[i])
@@ -258,7 +258,7 @@ void _pm_free_batch(void **ptrs, size_t n, bool to_stash)
         pm_arena_t *a = heap_of(ptrs[i])->arena;
         /* With checks on, blocks go straight to the bins, where the fill
          * and canary rules are kept in one place. */
-        bool stash = to_stash && _pm_check_level == 0 && !PM_OPT(perturb);
+        bool stash = _pm_check_level == 0 && !PM_OPT(perturb);
         _pm_arena_lock(a);
         for (size_t j = i; j < n; j++) {
             if (ptrs[j] && heap_of(ptrs[j])->arena == a) {
@@ -329,21 +329,21 @@ void _pm_tcache_remote_push(pm_tcache_t *tc, void *p, size_t size)
         _pm_tcache_remote_flush(tc);
 }
 
-static void bin_flush(pm_tbin_t *b, uint32_t keep, bool to_stash)
+static void bin_flush(pm_tbin_t *b, uint32_t keep)
 {
     uint32_t n = b->count;
     if (n <= keep)
         return;
     /* The oldest blocks (bottom of the stack) go back; the newest stay hot. */
     uint32_t out = n - keep;
-    _pm_free_batch(b->slots, out, to_stash);
+    _pm_free_batch(b->slots, out);
     memmove(b->slots, b->slots + out, keep * sizeof(void *));
     __atomic_store_n(&b->count, keep, __ATOMIC_RELAXED);
 }
 
 void _pm_tcache_push_full(pm_tbin_t *b, void *p)
 {
-    bin_flush(b, b->cap / 2, true);
+    bin_flush(b, b->cap / 2);
     b->slots[b->count] = p;
     __atomic_store_n(&b->count, b->count + 1, __ATOMIC_RELAXED);
 }
@@ -384,77 +384,35 @@ void _pm_tcache_flush_all(pm_tcache_t *tc)
     /* What is left: blocks of arenas the thread used before it moved. */
     for (unsigned k = 0; k < tc->nclass; k++)
         if (tc->bins[k].count)
-            bin_flush(&tc->bins[k], 0, true);
+            bin_flush(&tc->bins[k], 0);
     _pm_tcache_remote_flush(tc);
 }
 
 /* Classes above the inline paths (requests over 1 KiB) park at most a
- * quarter as many blocks as the thread holds live, and one block more
- * where a block is freed right after its class was taken (scratch space),
- * in the last PM_TC_SPARES classes that did so. Why the quarter: each class
- * parks apart, so a class a thread uses now and then keeps its few blocks
- * from every other size; spread over twenty such classes that was a third
- * of what glibc-thread's caches held. Freed into the bins instead, the room
- * serves any size; a class with many blocks live keeps its cache (mstress).
- * Why the spares: a program that takes and frees big buffers of a few sizes
- * over and over would otherwise take the arena lock twice a buffer (3-5x the
- * time); "right after" (PM_TC_SPARE_AGE ticks) keeps glibc-thread's blocks,
- * freed long after they were taken, out of them. Why ticks (calls for
- * these classes) and not a clock: these classes take the out-of-line paths
- * only; the inline classes are not counted. */
+ * quarter as many blocks as the thread holds live. Why: each class parks
+ * apart, so a class a thread uses now and then keeps its few blocks from
+ * every other size; spread over twenty such classes that was a third of
+ * what glibc-thread's caches held. Freed into the bins instead, the room
+ * serves any size. A class with many blocks live keeps its cache (mstress).
+ * Why a count and not a clock: these classes take the out-of-line paths
+ * only, where an add costs nothing; the inline classes are not counted. */
 #define PM_TC_PARK_DIV 4
-#define PM_TC_SPARE_AGE 2 /* ticks: a malloc of the class, then this free */
 
-/* k < PM_NCLASS_TC: a cache class. */
-PM_INLINE uint32_t *live_of(pm_tcache_t *tc, unsigned k)
+/* The thread took (+1) or freed (-1) block p: count it in p's class. The
+ * count saturates both ways (blocks of other arenas are not counted). */
+static void live_adjust(pm_tcache_t *tc, void *p, int d)
 {
-    return k >= PM_TC_SLOW ? &tc->live[k - PM_TC_SLOW] : NULL;
-}
-
-/* Count a block of class k taken (+1) or given back (-1); saturating. */
-PM_INLINE void live_add(pm_tcache_t *tc, unsigned k, int d)
-{
-    uint32_t *n = live_of(tc, k);
-    if (n && (d > 0 ? *n < UINT32_MAX : *n > 0))
+    unsigned j = size_class_floor(head_size(chunk_head(mem2chunk(p))));
+    if (j < PM_TC_SLOW || j >= PM_NCLASS_TC)
+        return;
+    uint32_t *n = &tc->live[j - PM_TC_SLOW];
+    if (d > 0 ? *n < UINT32_MAX : *n > 0)
         *n += (uint32_t)d;
 }
 
-/* A malloc of class k from the cache's paths: one tick, and its time. */
-PM_INLINE void taken_note(pm_tcache_t *tc, unsigned k)
+static uint32_t park_max(const pm_tcache_t *tc, unsigned k)
 {
-    if (k >= PM_TC_SLOW) {
-        tc->taken[k - PM_TC_SLOW] = ++tc->tick;
-        live_add(tc, k, 1);
-    }
-}
-
-static uint32_t park_max(pm_tcache_t *tc, unsigned k)
-{
-    uint32_t *n = live_of(tc, k);
-    return n ? *n / PM_TC_PARK_DIV : UINT32_MAX;
-}
-
-void _pm_tcache_count(pm_arena_t *a, size_t csize, int d)
-{
-    pm_tcache_t *tc = _pm_tls_tc;
-    unsigned k = size_class_floor(csize);
-    if (tc->real && a == tc->arena && k < tc->nclass)
-        live_add(tc, k, d);
-}
-
-/* Class k (at its quarter) may park one block more: it becomes the newest
- * spare class; the oldest one, pushed out, gives its extra blocks to the
- * bins (not the stash, where they would wait for their own size again). */
-static void spare_grant(pm_tcache_t *tc, unsigned k)
-{
-    unsigned i = 0;
-    while (i + 1 < PM_TC_SPARES && tc->spare[i] != k)
-        i++;
-    unsigned out = tc->spare[i];
-    memmove(&tc->spare[1], &tc->spare[0], i);
-    tc->spare[0] = (uint8_t)k;
-    if (out != 0 && out != k)
-        bin_flush(&tc->bins[out], park_max(tc, out), false);
+    return k < PM_TC_SLOW ? UINT32_MAX : tc->live[k - PM_TC_SLOW] / PM_TC_PARK_DIV;
 }
 
 /* Why a bound: a refill holds the arena lock while it takes its batch. */
@@ -494,7 +452,8 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
             _pm_fatal("pm_malloc", p, "write after free (first word of a cached block changed)");
         *mem_word0(p) = 0;
         __atomic_store_n(&b->count, cnt, __ATOMIC_RELAXED);
-        taken_note(tc, k);
+        if (k >= PM_TC_SLOW)
+            live_adjust(tc, p, 1);
         if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
             _pm_debug_on_alloc(mem2chunk(p), PM_FROM_CACHE);
         return p;
@@ -555,7 +514,8 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
         b->slots[j - 1] = t;
     }
     __atomic_store_n(&b->count, cnt, __ATOMIC_RELAXED);
-    taken_note(tc, k);
+    if (k >= PM_TC_SLOW)
+        live_adjust(tc, chunk2mem(r.first), 1);
     if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
         _pm_debug_on_alloc(r.first, r.how);
     return chunk2mem(r.first);
@@ -577,18 +537,13 @@ bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t h)
     unsigned k = size_class_floor(head_size(h));
     pm_tbin_t *b = &tc->bins[k];
     if (k >= PM_TC_SLOW) {
-        live_add(tc, k, -1);
-        uint32_t m = park_max(tc, k), age = ++tc->tick - tc->taken[k - PM_TC_SLOW];
-        /* Over its quarter: to the arena's bins, where any size can use
-         * it, unless its class was just taken (scratch space): a spare. */
-        if (b->count > m || (b->count == m && age > PM_TC_SPARE_AGE))
-            return false;
-        if (b->count == m)
-            spare_grant(tc, k);
+        live_adjust(tc, p, -1);
+        if (b->count >= park_max(tc, k))
+            return false; /* to the arena's bins, where any size can use it */
     }
     *mem_word0(p) = tc_key(p);
     if (b->count >= b->cap)
-        bin_flush(b, b->cap / 2, true);
+        bin_flush(b, b->cap / 2);
     b->slots[b->count] = p;
     __atomic_store_n(&b->count, b->count + 1, __ATOMIC_RELAXED);
     return true;
