@@ -158,7 +158,6 @@ PM_INLINE size_t request2size(size_t n)
  * to PM_TCACHE_MAX_LIMIT + 16, the arena bins all of them up to a heap.   */
 #define PM_SMALL_MAX   1024
 #define PM_NCLASS_TC   90  /* classes 0..89; 89 is 64 KiB + 16             */
-#define PM_TC_SLOW     66  /* the first class above the inline paths' 1040 */
 #define PM_NBINS       130 /* arena bins 0..129; 129 is 64 MiB + 16         */
 
 PM_INLINE unsigned size_class_ceil(size_t csize)
@@ -362,9 +361,6 @@ typedef struct pm_tcache {
     bool real;            /* false for the static empty cache               */
     long tid;             /* the owning thread's kernel id                  */
     long pid;             /* ... and process: only this process's ids count */
-    /* per class from PM_TC_SLOW: blocks of this arena the thread took and
-     * has not freed; it parks at most a quarter as many (tcache.c) */
-    uint32_t live[PM_NCLASS_TC - PM_TC_SLOW];
     void *slot_store[];
 } pm_tcache_t;
 

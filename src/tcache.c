@@ -388,33 +388,6 @@ void _pm_tcache_flush_all(pm_tcache_t *tc)
     _pm_tcache_remote_flush(tc);
 }
 
-/* Classes above the inline paths (requests over 1 KiB) park at most a
- * quarter as many blocks as the thread holds live. Why: each class parks
- * apart, so a class a thread uses now and then keeps its few blocks from
- * every other size; spread over twenty such classes that was a third of
- * what glibc-thread's caches held. Freed into the bins instead, the room
- * serves any size. A class with many blocks live keeps its cache (mstress).
- * Why a count and not a clock: these classes take the out-of-line paths
- * only, where an add costs nothing; the inline classes are not counted. */
-#define PM_TC_PARK_DIV 4
-
-/* The thread took (+1) or freed (-1) block p: count it in p's class. The
- * count saturates both ways (blocks of other arenas are not counted). */
-static void live_adjust(pm_tcache_t *tc, void *p, int d)
-{
-    unsigned j = size_class_floor(head_size(chunk_head(mem2chunk(p))));
-    if (j < PM_TC_SLOW || j >= PM_NCLASS_TC)
-        return;
-    uint32_t *n = &tc->live[j - PM_TC_SLOW];
-    if (d > 0 ? *n < UINT32_MAX : *n > 0)
-        *n += (uint32_t)d;
-}
-
-static uint32_t park_max(const pm_tcache_t *tc, unsigned k)
-{
-    return k < PM_TC_SLOW ? UINT32_MAX : tc->live[k - PM_TC_SLOW] / PM_TC_PARK_DIV;
-}
-
 /* Why a bound: a refill holds the arena lock while it takes its batch. */
 #define PM_REFILL_MAX 512
 
@@ -452,8 +425,6 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
             _pm_fatal("pm_malloc", p, "write after free (first word of a cached block changed)");
         *mem_word0(p) = 0;
         __atomic_store_n(&b->count, cnt, __ATOMIC_RELAXED);
-        if (k >= PM_TC_SLOW)
-            live_adjust(tc, p, 1);
         if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
             _pm_debug_on_alloc(mem2chunk(p), PM_FROM_CACHE);
         return p;
@@ -463,8 +434,6 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
     uint32_t want = b->fill ? b->fill : 1;
     if (_pm_check_level >= 1 || PM_OPT(perturb))
         want = 1;
-    if (want > park_max(tc, k)) /* the first block is the caller's */
-        want = park_max(tc, k) + 1;
     /* Why start small: a thread that uses a class once should not carve a
      * whole batch of it; one that keeps missing gets bigger batches. */
     b->fill = (uint16_t)(want * 2 > (b->cap + 1u) / 2 ? (b->cap + 1u) / 2 : want * 2);
@@ -514,8 +483,6 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
         b->slots[j - 1] = t;
     }
     __atomic_store_n(&b->count, cnt, __ATOMIC_RELAXED);
-    if (k >= PM_TC_SLOW)
-        live_adjust(tc, chunk2mem(r.first), 1);
     if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
         _pm_debug_on_alloc(r.first, r.how);
     return chunk2mem(r.first);
@@ -536,11 +503,6 @@ bool _pm_tcache_free_slow(pm_tcache_t *tc, pm_chunk_t *c, uint64_t h)
     }
     unsigned k = size_class_floor(head_size(h));
     pm_tbin_t *b = &tc->bins[k];
-    if (k >= PM_TC_SLOW) {
-        live_adjust(tc, p, -1);
-        if (b->count >= park_max(tc, k))
-            return false; /* to the arena's bins, where any size can use it */
-    }
     *mem_word0(p) = tc_key(p);
     if (b->count >= b->cap)
         bin_flush(b, b->cap / 2);

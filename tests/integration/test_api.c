@@ -1033,40 +1033,6 @@ static int child_trim_flushes_cache(void)
     return 0;
 }
 
-/* Blocks over 1 KiB: a thread parks at most a quarter as many of one class
- * as it holds live. One used now and then parks none (its room goes back to
- * the bins, where any size can use it); one with many live keeps a cache. */
-static int child_big_classes_park_by_use(void)
-{
-    static const size_t sizes[] = { 1500, 2500, 5000, 9000, 17000, 30000 };
-    struct pm_mallinfo m0 = pm_mallinfo();
-    for (int r = 0; r < 3; r++) {
-        for (size_t i = 0; i < PMT_ARRAY_LEN(sizes); i++) {
-            void *p = pm_malloc(sizes[i]);
-            PMT_REQUIRE(p != NULL, "malloc(%zu)", sizes[i]);
-            memset(p, 1, sizes[i]);
-            pm_free(p);
-        }
-    }
-    struct pm_mallinfo m1 = pm_mallinfo();
-    PMT_REQUIRE(m1.smblks == m0.smblks, "%zu blocks parked after one-off frees",
-                m1.smblks - m0.smblks);
-    enum { N = 64 };
-    void *p[N];
-    for (int i = 0; i < N; i++) {
-        p[i] = pm_malloc(1200);
-        PMT_REQUIRE(p[i] != NULL, "malloc");
-    }
-    struct pm_mallinfo m2 = pm_mallinfo();
-    for (int i = 0; i < N; i++)
-        pm_free(p[i]);
-    struct pm_mallinfo m3 = pm_mallinfo();
-    PMT_REQUIRE(m3.smblks > m2.smblks && m3.smblks - m2.smblks <= N / 4,
-                "%zu -> %zu blocks parked after freeing %d live", m2.smblks, m3.smblks, N);
-    PMT_REQUIRE_HEAP_OK();
-    return 0;
-}
-
 /* A pad of any size_t keeps every top whole: pads near SIZE_MAX used to
  * wrap the address the purge starts at, zeroing live blocks below the top
  * (or faulting on the arena header). */
@@ -1148,12 +1114,6 @@ static void test_malloc_trim_flushes_cache(void **state)
 {
     (void)state;
     pmt_run_case_ok("trim_flushes_cache", NULL, 30);
-}
-
-static void test_big_classes_park_by_use(void **state)
-{
-    (void)state;
-    pmt_run_case_ok("big_classes_park_by_use", NULL, 30);
 }
 
 /* ---- malloc_stats -------------------------------------------------------- */
@@ -1556,7 +1516,6 @@ static const pmt_case_t cases[] = {
     { "mmap_max_threads", child_mmap_max_threads },
     { "trim_releases", child_trim_releases },
     { "trim_flushes_cache", child_trim_flushes_cache },
-    { "big_classes_park_by_use", child_big_classes_park_by_use },
     { "trim_huge_pad", child_trim_huge_pad },
     { "quarantine_is_free", child_quarantine_is_free },
     { "stats_per_arena", child_stats_per_arena },
@@ -1600,7 +1559,6 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mmap_max_threads),
         cmocka_unit_test(test_malloc_trim_releases),
         cmocka_unit_test(test_malloc_trim_flushes_cache),
-        cmocka_unit_test(test_big_classes_park_by_use),
         cmocka_unit_test(test_malloc_trim_huge_pad),
         cmocka_unit_test(test_quarantine_is_free),
         cmocka_unit_test(test_malloc_stats),

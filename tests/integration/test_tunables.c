@@ -366,28 +366,16 @@ static void test_top_pad(void **state)
 
 /* ---- thread cache -------------------------------------------------------- */
 
-/* How many blocks does freeing one block of n bytes park in the (emptied)
- * cache? With 16 more of its size live: blocks over 1 KiB are parked only
- * while the thread holds several of their class. */
+/* How many blocks does freeing one block of n bytes park in the cache? */
 static long cached_after_free(size_t n)
 {
-    void *live[16], *p = pm_malloc(n);
-    long parked = -1;
-    size_t i = 0;
-    while (p && i < PMT_ARRAY_LEN(live) && (live[i] = pm_malloc(n)) != NULL)
-        i++;
-    if (i == PMT_ARRAY_LEN(live)) {
-        pm_malloc_trim(0); /* empties this thread's cache */
-        struct pm_mallinfo a = pm_mallinfo();
-        pm_free(p);
-        p = NULL;
-        struct pm_mallinfo b = pm_mallinfo();
-        parked = (long)b.smblks - (long)a.smblks;
-    }
+    void *p = pm_malloc(n);
+    if (p == NULL)
+        return -1;
+    struct pm_mallinfo a = pm_mallinfo();
     pm_free(p);
-    while (i > 0)
-        pm_free(live[--i]);
-    return parked;
+    struct pm_mallinfo b = pm_mallinfo();
+    return (long)b.smblks - (long)a.smblks;
 }
 
 static int child_tcache_default(void)
