@@ -21,26 +21,32 @@ typedef struct cache_worker {
 static void *cache_run_worker(void *argp)
 {
     cache_worker_t *w = argp;
+    /* Why copies: the workers' records share cache lines, and the loop
+     * below reloads what it reads after every volatile write; only the
+     * objects under test may be shared by accident. */
+    const long iterations = w->iterations, reps = w->reps;
+    long long words = 0;
 
     /* scratch: free the neighbour-of-other-threads object we were given */
     if (w->initial)
         BM_FREE(w->initial);
-    for (long i = 0; i < w->iterations; i++) {
+    for (long i = 0; i < iterations; i++) {
         size_t nwords = (size_t)1 << (i & 3);
         volatile uint64_t *o = bench_alloc(nwords * sizeof(uint64_t));
 
         for (size_t k = 0; k < nwords; k++)
             o[k] = 0;
-        for (long r = 0; r < w->reps; r++)
+        for (long r = 0; r < reps; r++)
             for (size_t k = 0; k < nwords; k++)
                 o[k] = o[k] + 1;
         for (size_t k = 0; k < nwords; k++)
-            if (o[k] != (uint64_t)w->reps)
+            if (o[k] != (uint64_t)reps)
                 bench_fail("object %p word %zu is %llu, expected %ld", (void *)o, k,
-                           (unsigned long long)o[k], w->reps);
+                           (unsigned long long)o[k], reps);
         BM_FREE((void *)o);
-        w->words += (long long)nwords * (w->reps + 1);
+        words += (long long)nwords * (reps + 1);
     }
+    w->words = words;
     return NULL;
 }
 
