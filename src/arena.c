@@ -64,13 +64,12 @@ static pm_heap_t *heap_map(pm_arena_t *a, size_t first_off)
     char *base = _pm_os_map_aligned(PM_HEAP_SIZE, PM_HEAP_SIZE);
     if (!base)
         return NULL;
-    size_t page = _pm_os_page_size();
     pm_heap_t *h = (pm_heap_t *)base;
     h->magic = PM_HEAP_MAGIC;
     h->arena = a;
     h->first = base + first_off;
     size_t want = first_off + PM_MIN_CHUNK + PM_OPT(top_pad);
-    want = (want + page - 1) & ~(page - 1);
+    want = _pm_page_up(want);
     h->end = base + (want > PM_HEAP_SIZE ? PM_HEAP_SIZE : want);
     h->zero_from = h->first + PM_HDR;
     h->dirty_to = h->first;

@@ -312,9 +312,7 @@ static bool top_grow(pm_arena_t *a, size_t need)
     char *limit = (char *)h + PM_HEAP_SIZE;
     if ((size_t)(limit - (char *)a->top) < need)
         return false;
-    size_t page = _pm_os_page_size();
-    uintptr_t want = (uintptr_t)a->top + need + PM_OPT(top_pad);
-    want = (want + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t want = _pm_page_up((uintptr_t)a->top + need + PM_OPT(top_pad));
     char *new_end = want > (uintptr_t)limit ? limit : (char *)want;
     held_add(a, new_end - h->end);
     h->end = new_end;
@@ -402,8 +400,7 @@ static size_t heap_cut_tail(pm_arena_t *a, pm_heap_t *hp, pm_chunk_t *c, size_t 
      * the sum could wrap below c, and the purge would zero live blocks. */
     if (keep >= (size_t)(hp->end - (char *)c))
         return s;
-    uintptr_t cut = (uintptr_t)c + 2 * PM_MIN_CHUNK + keep;
-    cut = (cut + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t cut = _pm_page_up((uintptr_t)c + 2 * PM_MIN_CHUNK + keep);
     if (cut + page >= (uintptr_t)hp->end)
         return s;
     pm_chunk_t *fence = (pm_chunk_t *)(cut - PM_MIN_CHUNK);
@@ -562,14 +559,12 @@ size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t mi
 bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp)
 {
     pm_heap_t *h = a->heap;
-    size_t page = _pm_os_page_size();
     if (__atomic_load_n(&h->purging, __ATOMIC_ACQUIRE))
         return false;
     /* keep may be any size_t (pm_malloc_trim's pad): compare, then add. */
     if (keep >= (size_t)(h->end - (char *)a->top))
         return false;
-    uintptr_t from = (uintptr_t)a->top + PM_MIN_CHUNK + keep;
-    from = (from + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t from = _pm_page_up((uintptr_t)a->top + PM_MIN_CHUNK + keep);
     if (from >= (uintptr_t)h->end)
         return false;
     pp->addr = (void *)from;

@@ -28,6 +28,17 @@ size_t _pm_os_resident(void *p, size_t size, size_t limit);
 /* Resize a mapping, moving it if needed; NULL (errno ENOMEM) on failure. */
 void *_pm_os_remap(void *p, size_t old_size, size_t new_size);
 size_t _pm_os_page_size(void);
+/* x rounded up and down to a multiple of the page size (x + page must not
+ * wrap: callers bound x first). */
+static inline uintptr_t _pm_page_up(uintptr_t x)
+{
+    uintptr_t page = _pm_os_page_size();
+    return (x + page - 1) & ~(page - 1);
+}
+static inline uintptr_t _pm_page_down(uintptr_t x)
+{
+    return x & ~(uintptr_t)(_pm_os_page_size() - 1);
+}
 /* Milliseconds on a monotonic clock (vDSO: no lock, no allocation). */
 uint64_t _pm_os_now_ms(void);
 /* The calling thread's kernel id, and its process's. */

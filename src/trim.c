@@ -16,10 +16,9 @@
 
 static bool purge_run(pm_chunk_t *c)
 {
-    size_t page = _pm_os_page_size();
     /* The header, links, stamp and dirty count stay; the pages after go. */
-    uintptr_t from = ((uintptr_t)(chunk_dirty(c) + 1) + page - 1) & ~(page - 1);
-    uintptr_t to = ((uintptr_t)c + head_size(chunk_head(c))) & ~(page - 1);
+    uintptr_t from = _pm_page_up((uintptr_t)(chunk_dirty(c) + 1));
+    uintptr_t to = _pm_page_down((uintptr_t)c + head_size(chunk_head(c)));
     return to <= from || _pm_os_purge((void *)from, to - from);
 }
 
