@@ -361,6 +361,10 @@ typedef struct pm_tcache {
     bool real;            /* false for the static empty cache               */
     long tid;             /* the owning thread's kernel id                  */
     long pid;             /* ... and process: only this process's ids count */
+    uint64_t born;        /* its number in the order caches were listed     */
+    uint64_t scan_round;  /* the orphan scan's round that last asked about
+                           * this cache (tcache.c), and its entry there    */
+    uint32_t scan_idx;
     void *slot_store[];
 } pm_tcache_t;
 

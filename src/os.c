@@ -147,11 +147,11 @@ long _pm_os_process_id(void)
     return (long)getpid();
 }
 
-int _pm_os_thread_gone(long tid)
+int _pm_os_thread_gone(long pid, long tid)
 {
     int saved = errno;
     /* Signal 0 sends nothing: only asks whether the thread exists. */
-    int gone = syscall(SYS_tgkill, (long)getpid(), tid, 0) != 0 && errno == ESRCH;
+    int gone = syscall(SYS_tgkill, pid, tid, 0) != 0 && errno == ESRCH;
     errno = saved;
     return gone;
 }

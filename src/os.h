@@ -44,9 +44,9 @@ uint64_t _pm_os_now_ms(void);
 /* The calling thread's kernel id, and its process's. */
 long _pm_os_thread_id(void);
 long _pm_os_process_id(void);
-/* Is thread tid of this process gone for sure? (A tid the kernel has given
- * to a new thread since reads as alive.) */
-int _pm_os_thread_gone(long tid);
+/* Is thread tid of process pid (the caller's) gone for sure? (A tid the
+ * kernel has given to a new thread since reads as alive.) */
+int _pm_os_thread_gone(long pid, long tid);
 /* Online CPUs (the kernel's list, else sysconf), at least 1. */
 int _pm_os_ncpus(void);
 int _pm_os_count_cpulist(const char *s);

@@ -20,6 +20,9 @@ pm_tcache_t _pm_tc_empty;
 static pthread_mutex_t tc_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_tcache_t *tc_list;
 static size_t tc_live, tc_made; /* caches listed; made since the last scan */
+static bool tc_scanning;        /* an orphan scan is running               */
+static uint64_t tc_scan_rounds; /* rounds of orphan scans so far           */
+static uint64_t tc_births;      /* caches listed so far                    */
 static pthread_key_t tc_tsd_key;
 static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
 
@@ -28,9 +31,19 @@ static pthread_once_t tc_key_once = PTHREAD_ONCE_INIT;
 static void tcache_destroy(void *arg);
 static void reclaim_orphans(void);
 
-/* Caches made between two scans for orphans, at least (and the most one
- * scan takes back). */
+/* Caches made between two scans for orphans, at least. */
 #define PM_TC_SCAN_MIN 64
+/* Caches one round of a scan asks the kernel about. Why this many: each
+ * round walks the whole list under its lock. */
+#define PM_TC_SCAN_ROUND 1024
+
+/* The running scan's notes (only one runs: tc_scanning); static, not on the
+ * stack, for their size: 26 KB, of which a scan touches what it uses. */
+static struct {
+    long tid[2][PM_TC_SCAN_ROUND]; /* the ids asked about, by round parity */
+    bool dead[PM_TC_SCAN_ROUND];   /* the kernel's answers for the last round */
+    pm_tcache_t *gone[PM_TC_SCAN_ROUND];
+} tc_scan;
 
 /* An arena no thread uses (lock held): coalesce its stash when that can give
  * memory back, i.e. when the heap is much bigger than what is stashed. Why
@@ -169,6 +182,7 @@ pm_tcache_t *_pm_tcache_create(void)
     tc->prevp = &tc_list;
     tc_list = tc;
     tc_live++;
+    tc->born = ++tc_births;
     /* Why after half as many caches as are listed: a scan asks the kernel
      * about each, so a new cache pays for at most two questions. */
     bool scan = ++tc_made >= PM_TC_SCAN_MIN && tc_made >= tc_live / 2;
@@ -225,29 +239,67 @@ static void tcache_destroy(void *arg)
  * thread's first call came in the last round of key destructors (glibc
  * runs four), and glibc runs no round after it. Each kept its blocks and
  * held its arena for good. Whether a thread is gone is the kernel's word
- * (see _pm_os_thread_gone); a gone thread's cache is touched by nobody. */
+ * (see _pm_os_thread_gone); a gone thread's cache is touched by nobody.
+ *
+ * The scan goes in rounds of up to PM_TC_SCAN_ROUND caches: under the list
+ * lock a round marks its caches and notes their ids; the kernel is asked
+ * with the lock released (new threads take it to list their caches); back
+ * under the lock, the caches the kernel called gone that are still listed,
+ * with their mark, come off the list. Why a mark and not the pointer: a
+ * cache whose thread exited meanwhile may be freed, and its memory listed
+ * again as a new thread's cache; that one is zeroed, so it has no mark. */
 static void reclaim_orphans(void)
 {
-    pm_tcache_t *gone[PM_TC_SCAN_MIN];
-    size_t n = 0;
+    long(*tid)[PM_TC_SCAN_ROUND] = tc_scan.tid;
+    bool *dead = tc_scan.dead;
+    pm_tcache_t **gone = tc_scan.gone;
+    size_t nask = 0, ngone = 0;
     long pid = _pm_os_process_id();
     pthread_mutex_lock(&tc_list_lock);
+    if (tc_scanning) {
+        pthread_mutex_unlock(&tc_list_lock);
+        return;
+    }
+    tc_scanning = true;
     tc_made = 0;
-    for (pm_tcache_t *tc = tc_list, *next; tc && n < PM_TC_SCAN_MIN; tc = next) {
-        next = tc->next;
-        /* Why the process too: in a child forked without the fork handlers
-         * (_Fork, a raw fork) the caches still carry the parent's ids, the
-         * live thread's among them; those stay. */
-        if (tc != _pm_tls_tc && tc->pid == pid && _pm_os_thread_gone(tc->tid)) {
-            tc_list_unlink(tc);
-            gone[n++] = tc;
+    /* Why only the caches listed before it started: new threads could
+     * otherwise keep a scan going for good. */
+    uint64_t first = tc_scan_rounds + 1, asked = 0, born_max = tc_births;
+    do {
+        /* One pass: take the last round's orphans off, mark the next round. */
+        uint64_t round = ++tc_scan_rounds;
+        size_t n = 0;
+        for (pm_tcache_t *tc = tc_list, *next; tc; tc = next) {
+            next = tc->next;
+            if (tc->scan_round == asked && asked) {
+                if (dead[tc->scan_idx] && tid[asked & 1][tc->scan_idx] == tc->tid) {
+                    tc_list_unlink(tc);
+                    gone[ngone++] = tc;
+                }
+            } else if (tc->scan_round < first && tc->born <= born_max && n < PM_TC_SCAN_ROUND &&
+                       tc != _pm_tls_tc && tc->pid == pid) {
+                /* Why the process too: in a child forked without the fork
+                 * handlers (_Fork, a raw fork) the caches still carry the
+                 * parent's ids, the live thread's among them; those stay. */
+                tc->scan_round = round;
+                tc->scan_idx = (uint32_t)n;
+                tid[round & 1][n++] = tc->tid;
+            }
         }
-    }
+        nask = n;
+        asked = round;
+        pthread_mutex_unlock(&tc_list_lock);
+        for (size_t i = 0; i < ngone; i++) {
+            _pm_tcache_flush_all(gone[i]);
+            tcache_release(gone[i]);
+        }
+        ngone = 0;
+        for (size_t i = 0; i < nask; i++)
+            dead[i] = _pm_os_thread_gone(pid, tid[asked & 1][i]);
+        pthread_mutex_lock(&tc_list_lock);
+    } while (nask);
+    tc_scanning = false;
     pthread_mutex_unlock(&tc_list_lock);
-    for (size_t i = 0; i < n; i++) {
-        _pm_tcache_flush_all(gone[i]);
-        tcache_release(gone[i]);
-    }
 }
 
 void _pm_free_batch(void **ptrs, size_t n)
@@ -541,6 +593,7 @@ void _pm_tcache_fork_unlock(bool child)
         tc_list = me->real ? me : NULL;
         tc_live = me->real;
         tc_made = 0;
+        tc_scanning = false; /* the thread that ran a scan is not here */
         if (me->real) {
             me->next = NULL;
             me->prevp = &tc_list;

@@ -11,12 +11,15 @@
  *  - paired starts: four threads at a time take their first block at the same
  *    moment, wave after wave; each must claim an arena the last wave left
  *    free, never two the same one (which made the loser create an arena).
+ *  - caches of threads gone without their destructor are taken back, and the
+ *    scan that finds them asks the kernel with the cache-list lock released.
  */
 #define _GNU_SOURCE
 #include "../common.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 
 /* ---- fork while other threads allocate ----------------------------------- */
 
@@ -280,6 +283,65 @@ static int child_late_first_call(void)
     return 0;
 }
 
+/* The same with many threads alive: a scan came after as many new caches as
+ * half the listed ones, and took back at most 64, so with 300 threads alive
+ * the orphans piled up (72 MB after 3000 threads; 18 MB with 100 alive
+ * after 1000). */
+static pthread_mutex_t alive_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t alive_cond = PTHREAD_COND_INITIALIZER;
+static int alive_stop;
+
+static void *alive_thread(void *arg)
+{
+    (void)arg;
+    void *p = pm_malloc(100);
+    pthread_mutex_lock(&alive_lock);
+    while (!alive_stop)
+        pthread_cond_wait(&alive_cond, &alive_lock);
+    pthread_mutex_unlock(&alive_lock);
+    pm_free(p);
+    return p;
+}
+
+static int child_orphans_many_alive(void)
+{
+    enum { ALIVE_MAX = 300 };
+    int alive = PMT_SCALE(ALIVE_MAX, 100), n = PMT_SCALE(3000, 1000);
+    pthread_t t[ALIVE_MAX];
+    pm_free(pm_malloc(16));
+    PMT_REQUIRE(pthread_key_create(&late_key, late_destructor) == 0, "key");
+    for (int i = 0; i < alive; i++)
+        PMT_REQUIRE(pthread_create(&t[i], NULL, alive_thread, NULL) == 0, "create");
+    size_t used0 = pm_mallinfo().uordblks;
+    for (int i = 0; i < n; i++) {
+        pthread_t o;
+        PMT_REQUIRE(pthread_create(&o, NULL, late_thread, (void *)1) == 0, "create");
+        pthread_join(o, NULL);
+    }
+    size_t used1 = pm_mallinfo().uordblks;
+    pthread_mutex_lock(&alive_lock);
+    alive_stop = 1;
+    pthread_cond_broadcast(&alive_cond);
+    pthread_mutex_unlock(&alive_lock);
+    for (int i = 0; i < alive; i++)
+        pthread_join(t[i], NULL);
+    fprintf(stderr, "pmt: %d alive, %d orphans: in use %zu -> %zu\n", alive, n, used0, used1);
+    /* Waiting orphans: at most the caches made since the last scan. */
+    PMT_REQUIRE(used1 < used0 + 6 * PMT_MIB, "in use %zu -> %zu after %d orphans", used0,
+                used1, n);
+    PMT_REQUIRE(pm_check_heap() == 0, "pm_check_heap");
+    return 0;
+}
+
+static void test_orphans_many_alive(void **state)
+{
+    (void)state;
+    /* Not under TSan: as late_first_call. */
+    if (PMT_TSAN)
+        skip();
+    pmt_run_case_ok("orphans_many_alive", NULL, 120);
+}
+
 static void test_late_first_call(void **state)
 {
     (void)state;
@@ -288,6 +350,87 @@ static void test_late_first_call(void **state)
     if (PMT_TSAN)
         skip();
     pmt_run_case_ok("late_first_call", NULL, 120);
+}
+
+/* The orphan scan asks the kernel whether each listed cache's thread is gone
+ * (syscall(SYS_tgkill, pid, tid, 0)); this binary defines syscall(), so the
+ * questions land here. Armed, the first question starts a thread whose first
+ * pm_malloc lists a new cache, and waits up to 5 s for it. A scan that asked
+ * while holding the cache-list lock kept every new thread waiting: 64 system
+ * calls per scan, thousands with as many threads alive. */
+static atomic_int probe_armed;
+static atomic_int probe_result; /* 1: the new thread got through; -1: it waited */
+
+static void *probe_thread(void *arg)
+{
+    (void)arg;
+    void *p = pm_malloc(32);
+    pm_free(p);
+    return p;
+}
+
+static void probe_new_cache(void)
+{
+    pthread_t t;
+    struct timespec until;
+    if (pthread_create(&t, NULL, probe_thread, NULL) != 0) {
+        atomic_store(&probe_result, -2);
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    if (pthread_timedjoin_np(t, NULL, &until) == 0) {
+        atomic_store(&probe_result, 1);
+    } else {
+        atomic_store(&probe_result, -1);
+        pthread_detach(t);
+    }
+}
+
+long syscall(long nr, ...)
+{
+    if (nr == SYS_gettid)
+        return gettid();
+    if (nr != SYS_tgkill) {
+        errno = ENOSYS;
+        return -1;
+    }
+    va_list ap;
+    va_start(ap, nr);
+    long pid = va_arg(ap, long), tid = va_arg(ap, long), sig = va_arg(ap, long);
+    va_end(ap);
+    if (atomic_exchange(&probe_armed, 0))
+        probe_new_cache();
+    return tgkill((pid_t)pid, (pid_t)tid, (int)sig);
+}
+
+static int child_scan_unlocked(void)
+{
+    pm_free(pm_malloc(16));
+    PMT_REQUIRE(pthread_key_create(&late_key, late_destructor) == 0, "key");
+    atomic_store(&probe_armed, 1);
+    /* Orphans, until one of them starts a scan (after 64 new caches). */
+    for (int i = 0; i < 500 && atomic_load(&probe_result) == 0; i++) {
+        pthread_t t;
+        PMT_REQUIRE(pthread_create(&t, NULL, late_thread, (void *)1) == 0, "create");
+        pthread_join(t, NULL);
+    }
+    int r = atomic_load(&probe_result);
+    PMT_REQUIRE(r != 0, "no orphan scan asked the kernel after 500 orphaned caches");
+    PMT_REQUIRE(r != -2, "pthread_create failed inside the scan");
+    PMT_REQUIRE(r == 1, "a new thread waited 5 s for its cache: the orphan scan held the "
+                        "cache-list lock while asking the kernel");
+    PMT_REQUIRE(pm_check_heap() == 0, "pm_check_heap");
+    return 0;
+}
+
+static void test_orphan_scan_unlocked(void **state)
+{
+    (void)state;
+    /* Not under TSan: as late_first_call. */
+    if (PMT_TSAN)
+        skip();
+    pmt_run_case_ok("scan_unlocked", NULL, 120);
 }
 
 /* Cache limits changed while new threads set up their caches: a cache used
@@ -383,6 +526,8 @@ static const pmt_case_t cases[] = {
     { "churn_cap4", child_churn_cap4 },
     { "paired_starts", child_paired_starts },
     { "late_first_call", child_late_first_call },
+    { "scan_unlocked", child_scan_unlocked },
+    { "orphans_many_alive", child_orphans_many_alive },
     { "limits_while_starting", child_limits_while_starting },
 };
 
@@ -395,6 +540,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_thread_churn_arena_max_4),
         cmocka_unit_test(test_thread_pairs_share_no_arena),
         cmocka_unit_test(test_late_first_call),
+        cmocka_unit_test(test_orphan_scan_unlocked),
+        cmocka_unit_test(test_orphans_many_alive),
         cmocka_unit_test(test_limits_while_starting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
