@@ -61,7 +61,7 @@ static size_t arena_cap(void)
  * starts small; the pages past it are touched only when top grows. */
 static pm_heap_t *heap_map(pm_arena_t *a, size_t first_off)
 {
-    char *base = _pm_os_map_aligned(PM_HEAP_SIZE, PM_HEAP_SIZE);
+    char *base = _pm_os_map_aligned(PM_HEAP_SIZE, PM_HEAP_SIZE, true);
     if (!base)
         return NULL;
     pm_heap_t *h = (pm_heap_t *)base;

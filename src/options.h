@@ -57,7 +57,7 @@ enum pm_opt_kind {
       2, PM_KIND_ENUM, "what a bad setting does: warn, quiet or abort")             \
     X(print_config, "PM_PRINT_CONFIG", "print_config", PM_PRINT_CONFIG, 0, 0, 1,    \
       PM_KIND_BOOL, "print every setting and its source at init")                   \
-    X(thp, "PM_THP", "thp", PM_THP, 1, 0, 1, PM_KIND_BOOL,                          \
+    X(thp, "PM_THP", "thp", PM_THP, 0, 0, 1, PM_KIND_BOOL,                          \
       "ask for transparent huge pages on direct mappings of 2 MiB and more")         \
     X(mmap_dynamic, "PM_MMAP_DYNAMIC", "mmap_dynamic", PM_MMAP_DYNAMIC, 0, 0, 1,     \
       PM_KIND_BOOL, "unset thresholds start at 128K and rise to each freed mapping, as glibc") \

@@ -31,7 +31,7 @@ void *_pm_os_map(size_t size)
     return p;
 }
 
-void *_pm_os_map_aligned(size_t size, size_t align)
+void *_pm_os_map_aligned(size_t size, size_t align, bool reserve)
 {
     int saved = errno;
     size_t span = size + align;
@@ -42,7 +42,7 @@ void *_pm_os_map_aligned(size_t size, size_t align)
     /* Why over-map and cut: mmap has no alignment argument; the cut-off
      * pieces go straight back. */
     char *p = mmap(NULL, span, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                   MAP_PRIVATE | MAP_ANONYMOUS | (reserve ? MAP_NORESERVE : 0), -1, 0);
     if (p == MAP_FAILED) {
         errno = ENOMEM;
         return NULL;

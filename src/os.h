@@ -14,8 +14,11 @@
 /* Fresh zeroed read-write memory, or NULL (errno ENOMEM). */
 void *_pm_os_map(size_t size);
 /* size bytes aligned to align (a power of two >= page), read-write, pages
- * committed only when touched. NULL (errno ENOMEM) on failure. */
-void *_pm_os_map_aligned(size_t size, size_t align);
+ * committed only when touched. With reserve, a reservation the kernel's
+ * overcommit check passes over (a heap, grown a page at a time); without,
+ * memory the caller asked for whole, which that check may refuse. NULL
+ * (errno ENOMEM) on failure. */
+void *_pm_os_map_aligned(size_t size, size_t align, bool reserve);
 void _pm_os_unmap(void *p, size_t size);
 /* Ask for transparent huge pages on [p, p+size) (advice only). */
 void _pm_os_hugepage(void *p, size_t size);

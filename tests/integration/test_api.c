@@ -117,6 +117,58 @@ static void test_malloc_impossible_sizes(void **state)
     HEAP_OK();
 }
 
+/* RAM plus swap in bytes, from /proc/meminfo; 0 if unknown. */
+static size_t machine_memory(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    size_t kib = 0, v;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemTotal: %zu kB", &v) == 1 || sscanf(line, "SwapTotal: %zu kB", &v) == 1)
+            kib += v;
+    fclose(f);
+    return kib * 1024;
+}
+
+/* A block bigger than the machine's RAM and swap, which the kernel's
+ * heuristic overcommit check refuses (as glibc's malloc returns NULL for
+ * it): NULL and ENOMEM, huge pages asked for or not. Direct mappings for
+ * huge pages were reserved with MAP_NORESERVE, which skips that check, so
+ * pm_malloc(1 TiB) succeeded and the OOM killer came at the first touch. */
+static void test_malloc_beyond_machine(void **state)
+{
+    (void)state;
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int mode = -1;
+    if (f) {
+        if (fscanf(f, "%d", &mode) != 1)
+            mode = -1;
+        fclose(f);
+    }
+    size_t mem = machine_memory();
+    if (mode != 0 || mem == 0 || mem > ((size_t)1 << 44)) {
+        print_message("overcommit_memory %d, %zu bytes of RAM and swap: skipped\n", mode, mem);
+        skip();
+    }
+    size_t n = 2 * mem + ((size_t)1 << 30);
+    for (int thp = 0; thp <= 1; thp++) {
+        assert_int_equal(pm_mallopt(PM_THP, thp), 1);
+        errno = 0;
+        void *p = pm_malloc(n);
+        if (p != NULL)
+            fail_msg("thp %d: pm_malloc(%zu) returned %p on a machine with %zu bytes", thp, n,
+                     p, mem);
+        assert_int_equal(errno, ENOMEM);
+        p = pm_calloc(n / 16, 16);
+        if (p != NULL)
+            fail_msg("thp %d: pm_calloc(%zu, 16) returned %p", thp, n / 16, p);
+        HEAP_OK();
+    }
+    assert_int_equal(pm_mallopt(PM_THP, 0), 1);
+}
+
 static void test_free_null(void **state)
 {
     (void)state;
@@ -1535,6 +1587,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_malloc_alignment_and_usable),
         cmocka_unit_test(test_malloc_many_sizes_live),
         cmocka_unit_test(test_malloc_impossible_sizes),
+        cmocka_unit_test(test_malloc_beyond_machine),
         cmocka_unit_test(test_free_null),
         cmocka_unit_test(test_calloc_overflow),
         cmocka_unit_test(test_calloc_zero_counts),
