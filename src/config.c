@@ -440,11 +440,12 @@ void _pm_config_parse_text(const char *name, const char *text, size_t len, int a
 
 /* ---- the load ---------------------------------------------------------- */
 
-/* The file named by PM_CONFIG, else the system one if it exists. */
-static void config_load_file(void)
+/* The file named by PM_CONFIG, else the system one if it exists; with
+ * secure, the system one. */
+static void config_load_file(bool secure)
 {
     char eb[32];
-    const char *env = _pm_os_getenv("PM_CONFIG");
+    const char *env = secure ? NULL : _pm_os_getenv("PM_CONFIG");
     /* Why an empty PM_CONFIG means no file: it is how tests and users shut
      * the system file out without naming another. */
     if (env && !*env)
@@ -474,19 +475,51 @@ static void config_load_file(void)
     _pm_config_parse_text(file_path, file_buf, (size_t)n, 1);
 }
 
+extern char **environ;
+
+/* Is one of our variables (PM_CONFIG, a tunable's) in the environment? */
+static bool env_names_ours(void)
+{
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        char name[64];
+        size_t n = eq ? (size_t)(eq - *e) : 0;
+        if (n < 3 || n >= sizeof name || strncmp(*e, "PM_", 3) != 0)
+            continue;
+        memcpy(name, *e, n);
+        name[n] = '\0';
+        if (strcmp(name, "PM_CONFIG") == 0 || _pm_opt_find_env(name) >= 0)
+            return true;
+    }
+    return false;
+}
+
 void _pm_options_load(void)
 {
     int saved = errno;
     _pm_options_reset();
     file_path[0] = '\0';
-    int env_mode = _pm_options_env_mode();
+    /* Why: a set-user-ID, set-group-ID or capability-raising program runs
+     * with rights its caller lacks, in the caller's environment; a file or
+     * setting the caller names must neither be read with those rights (its
+     * lines would come back in diagnostics) nor steer the allocator. glibc
+     * ignores its MALLOC_* tunables there too. The system file, which only
+     * root writes, still counts. */
+    bool secure = _pm_config_secure || _pm_os_secure();
+    int env_mode = secure ? -1 : _pm_options_env_mode();
     env_mode_set = env_mode >= 0;
     _pm_config_mode = env_mode_set ? env_mode : PM_BAD_WARN;
-    config_load_file();
+    config_load_file(secure);
     if (!env_mode_set)
         _pm_config_mode = (int)PM_OPT(on_bad_config);
-    _pm_options_env(env_mode);
-    _pm_options_env_typos();
+    if (secure) {
+        if (env_names_ours())
+            ini_note("set-user-ID or set-group-ID program: PM_* variables and PM_CONFIG "
+                     "ignored");
+    } else {
+        _pm_options_env(env_mode);
+        _pm_options_env_typos();
+    }
     _pm_config_mode = -1;
     if (_pm_options_loaded_hook)
         _pm_options_loaded_hook();

@@ -63,6 +63,7 @@ void _pm_options_env_typos(void);
 extern int _pm_config_diag_fd;     /* where diagnostics go (2); -1: nowhere   */
 extern int _pm_config_check_mode;  /* 1: print every problem, never abort    */
 extern int _pm_config_no_print;    /* 1: ignore print_config at load         */
+extern int _pm_config_secure;      /* 1: load as a set-user-ID program would */
 extern const char *_pm_config_program; /* program name for [program:NAME]
                                         * sections (NULL: the real one)      */
 

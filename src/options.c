@@ -41,6 +41,7 @@ int _pm_config_mode = -1;
 int _pm_config_diag_fd = 2;
 int _pm_config_check_mode;
 int _pm_config_no_print;
+int _pm_config_secure;
 const char *_pm_config_program;
 
 static unsigned config_errors;

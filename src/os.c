@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -145,6 +146,14 @@ long _pm_os_thread_id(void)
 long _pm_os_process_id(void)
 {
     return (long)getpid();
+}
+
+bool _pm_os_secure(void)
+{
+    int saved = errno;
+    bool secure = getauxval(AT_SECURE) != 0;
+    errno = saved;
+    return secure;
 }
 
 int _pm_os_thread_gone(long pid, long tid)

@@ -50,6 +50,9 @@ long _pm_os_process_id(void);
 /* Is thread tid of process pid (the caller's) gone for sure? (A tid the
  * kernel has given to a new thread since reads as alive.) */
 int _pm_os_thread_gone(long pid, long tid);
+/* Does this process run with rights its caller lacks (set-user-ID,
+ * set-group-ID, file capabilities: the kernel's AT_SECURE)? */
+bool _pm_os_secure(void);
 /* Online CPUs (the kernel's list, else sysconf), at least 1. */
 int _pm_os_ncpus(void);
 int _pm_os_count_cpulist(const char *s);

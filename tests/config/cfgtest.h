@@ -100,6 +100,7 @@ static inline int cfgt_setup(void **state)
     _pm_config_diag_fd = 2;
     _pm_config_check_mode = 0;
     _pm_config_no_print = 0;
+    _pm_config_secure = 0;
     _pm_options_reset();
     return 0;
 }
@@ -107,6 +108,7 @@ static inline int cfgt_setup(void **state)
 static inline int cfgt_teardown(void **state)
 {
     (void)state;
+    _pm_config_secure = 0;
     cfgt_clean_env();
     _pm_options_reset();
     return 0;

@@ -154,6 +154,40 @@ static void test_config_default_path(void **state)
     free(err);
 }
 
+/* A set-user-ID or set-group-ID program (the kernel's AT_SECURE; forced
+ * here): PM_CONFIG is not read, PM_* variables do not count, one note says
+ * so. Before, such a program read any file its caller named with its own
+ * rights and quoted the file's lines back ("key 'root:$y$...' outside any
+ * section" for PM_CONFIG=/etc/shadow). */
+static void test_secure_program_ignores_caller(void **state)
+{
+    (void)state;
+    const char *path = cfgt_write("secret.ini", "secret-line-1\n[pmalloc]\narena_max = 3\n");
+    setenv("PM_CONFIG", path, 1);
+    setenv("PM_MMAP_THRESHOLD", "1M", 1);
+    setenv("PM_ARENA_MAXX", "2", 1);
+    _pm_config_secure = 1;
+    char *err = cfgt_load();
+    assert_string_equal(err, "pmalloc: set-user-ID or set-group-ID program: PM_* variables and "
+                             "PM_CONFIG ignored\n");
+    assert_int_equal(value(PM_OPT_arena_max), _pm_options_default(PM_OPT_arena_max));
+    assert_int_equal(value(PM_OPT_mmap_threshold), _pm_options_default(PM_OPT_mmap_threshold));
+    free(err);
+    /* The system file is read, if there is one; nothing else is. */
+    if (access(PM_SYSCONFDIR "/pmalloc.ini", F_OK) == 0)
+        return;
+    assert_null(_pm_config_file());
+    for (int id = 0; id < PM_OPT_COUNT; id++)
+        if (_pm_opt_state[id].src != PM_SRC_DEFAULT)
+            fail_msg("%s set from source %d", _pm_opt_desc[id].key, _pm_opt_state[id].src);
+    /* Nothing of ours in the environment: not a word. */
+    unsetenv("PM_MMAP_THRESHOLD");
+    unsetenv("PM_CONFIG");
+    err = cfgt_load();
+    assert_string_equal(err, "");
+    free(err);
+}
+
 static void test_file_syntax_error(void **state)
 {
     (void)state;
@@ -647,6 +681,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, cfgt_setup, cfgt_teardown)
         T(test_env_not_a_number),
+        T(test_secure_program_ignores_caller),
         T(test_env_unknown_unit),
         T(test_env_bad_keeps_file_value),
         T(test_env_values_matrix),
