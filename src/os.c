@@ -32,30 +32,58 @@ void *_pm_os_map(size_t size)
     return p;
 }
 
+/* size bytes of fresh memory where the kernel likes (at NULL), or exactly at
+ * at; NULL if not. */
+static char *map_at(uintptr_t at, size_t size, int flags)
+{
+    void *p = mmap((void *)at, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | flags | (at ? MAP_FIXED_NOREPLACE : 0), -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (at && (uintptr_t)p != at) {
+        /* A kernel before 4.17 takes the address as a hint only. */
+        munmap(p, size);
+        return NULL;
+    }
+    return p;
+}
+
 void *_pm_os_map_aligned(size_t size, size_t align, bool reserve)
 {
     int saved = errno;
+    int flags = reserve ? MAP_NORESERVE : 0;
     size_t span = size + align;
-    if (span < size) {
-        errno = ENOMEM;
-        return NULL;
-    }
     /* Why over-map and cut: mmap has no alignment argument; the cut-off
      * pieces go straight back. */
-    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | (reserve ? MAP_NORESERVE : 0), -1, 0);
-    if (p == MAP_FAILED) {
+    char *p = span > size ? map_at(0, span, flags) : NULL;
+    if (p) {
+        uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+        size_t lead = a - (uintptr_t)p, tail = span - lead - size;
+        if (lead)
+            munmap(p, lead);
+        if (tail)
+            munmap((char *)a + size, tail);
+        errno = saved;
+        return (void *)a;
+    }
+    /* Why a second way: under an address-space limit (ulimit -v) there may
+     * be room for size bytes and not for size + align. Map size bytes; if
+     * they are not aligned, ask for the aligned places just above and just
+     * below them (nearly always free: the kernel maps top-down). */
+    p = map_at(0, size, flags);
+    if (p && ((uintptr_t)p & (align - 1))) {
+        uintptr_t down = (uintptr_t)p & ~(uintptr_t)(align - 1), up = down + align;
+        munmap(p, size);
+        p = map_at(up, size, flags);
+        if (!p && down)
+            p = map_at(down, size, flags);
+    }
+    if (!p) {
         errno = ENOMEM;
         return NULL;
     }
-    uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
-    size_t lead = a - (uintptr_t)p, tail = span - lead - size;
-    if (lead)
-        munmap(p, lead);
-    if (tail)
-        munmap((char *)a + size, tail);
     errno = saved;
-    return (void *)a;
+    return p;
 }
 
 void _pm_os_unmap(void *p, size_t size)

@@ -1118,6 +1118,58 @@ static int child_trim_huge_pad(void)
     return 0;
 }
 
+/* Under an address-space limit (ulimit -v) with room for one 64 MiB heap and
+ * not for the 128 MiB mapped to align it: a heap is still had (the aligned
+ * place asked for), and a second thread whose own arena finds no room is
+ * served by the first. Before, every request failed: ls said "memory
+ * exhausted" under ulimit -v 120000, where glibc runs in 20 MB. */
+static void *as_limit_thread(void *arg)
+{
+    (void)arg;
+    char *p = pm_malloc(1000);
+    if (p)
+        memset(p, 7, 1000);
+    pm_free(p);
+    return p;
+}
+
+static int child_address_space_limit(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t vm_kib = 0;
+    PMT_REQUIRE(f != NULL, "/proc/self/status");
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %zu kB", &vm_kib) == 1)
+            break;
+    fclose(f);
+    PMT_REQUIRE(vm_kib > 0, "VmSize");
+    /* Room for a heap, a thread stack and some more; not for 128 MiB. */
+    size_t limit = vm_kib * 1024 + 100 * PMT_MIB;
+    struct rlimit rl = { limit, limit };
+    PMT_REQUIRE(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit");
+    void *p = pm_malloc(100);
+    PMT_REQUIRE(p != NULL, "pm_malloc(100) under an address-space limit of VmSize + 100 MiB: %s",
+                strerror(errno));
+    pthread_t t;
+    void *r = NULL;
+    PMT_REQUIRE(pthread_create(&t, NULL, as_limit_thread, NULL) == 0, "pthread_create");
+    pthread_join(t, &r);
+    PMT_REQUIRE(r != NULL, "a second thread's pm_malloc failed");
+    pm_free(p);
+    PMT_REQUIRE_HEAP_OK();
+    return 0;
+}
+
+static void test_address_space_limit(void **state)
+{
+    (void)state;
+    /* Why not under sanitizers: their shadow memory needs terabytes. */
+    if (PMT_SANITIZER)
+        skip();
+    pmt_run_case_ok("address_space_limit", NULL, 60);
+}
+
 /* At check level 2 freed blocks wait in a quarantine: free to pm_mallinfo,
  * not in use (uordblks came back 800 KB high after this). */
 static int child_quarantine_is_free(void)
@@ -1569,6 +1621,7 @@ static const pmt_case_t cases[] = {
     { "trim_releases", child_trim_releases },
     { "trim_flushes_cache", child_trim_flushes_cache },
     { "trim_huge_pad", child_trim_huge_pad },
+    { "address_space_limit", child_address_space_limit },
     { "quarantine_is_free", child_quarantine_is_free },
     { "stats_per_arena", child_stats_per_arena },
     { "init_race", child_init_race },
@@ -1588,6 +1641,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_malloc_many_sizes_live),
         cmocka_unit_test(test_malloc_impossible_sizes),
         cmocka_unit_test(test_malloc_beyond_machine),
+        cmocka_unit_test(test_address_space_limit),
         cmocka_unit_test(test_free_null),
         cmocka_unit_test(test_calloc_overflow),
         cmocka_unit_test(test_calloc_zero_counts),
