@@ -167,9 +167,9 @@ void *_pm_large_alloc(size_t n, size_t align, bool *ok)
     char *base;
     if (len >= PM_HUGE_PAGE && PM_OPT(thp)) {
         /* Why: a 2 MiB page faults once where 512 small ones fault 512
-         * times; a big block is nearly always touched whole. */
-        /* Why not a reservation: a block too big for the machine must get
-         * NULL here, as from mmap below, not the OOM killer later. */
+         * times (off by default: a block used sparsely would hold all its
+         * pages). Not a reservation: a block too big for the machine must
+         * get NULL here, as from mmap below, not the OOM killer later. */
         base = _pm_os_map_aligned(len, PM_HUGE_PAGE, false);
         if (base)
             _pm_os_hugepage(base, len); /* whole: a split mapping cannot mremap */
