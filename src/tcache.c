@@ -20,7 +20,8 @@ pm_tcache_t _pm_tc_empty;
 static pthread_mutex_t tc_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_tcache_t *tc_list;
 static size_t tc_live, tc_made; /* caches listed; made since the last scan */
-static bool tc_scanning;        /* an orphan scan is running               */
+static bool tc_scanning;        /* an orphan scan is running ...          */
+static long tc_scan_pid;        /* ... in this process (not a raw fork's parent) */
 static uint64_t tc_scan_rounds; /* rounds of orphan scans so far           */
 static uint64_t tc_births;      /* caches listed so far                    */
 static pthread_key_t tc_tsd_key;
@@ -256,11 +257,14 @@ static void reclaim_orphans(void)
     size_t nask = 0, ngone = 0;
     long pid = _pm_os_process_id();
     pthread_mutex_lock(&tc_list_lock);
-    if (tc_scanning) {
+    /* Why the pid: a child forked without the fork handlers (_Fork) while a
+     * scan waited on the kernel inherits the flag, but not the scan. */
+    if (tc_scanning && tc_scan_pid == pid) {
         pthread_mutex_unlock(&tc_list_lock);
         return;
     }
     tc_scanning = true;
+    tc_scan_pid = pid;
     tc_made = 0;
     /* Why only the caches listed before it started: new threads could
      * otherwise keep a scan going for good. */

@@ -18,8 +18,16 @@
 #include "../common.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
+
+/* _Fork: glibc 2.34 and later. */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+#define PMT_HAVE_FORK_ 1
+#else
+#define PMT_HAVE_FORK_ 0
+#endif
 
 /* ---- fork while other threads allocate ----------------------------------- */
 
@@ -390,6 +398,21 @@ static void probe_new_cache(void)
     }
 }
 
+/* Armed, the first question instead lets another thread _Fork (no fork
+ * handlers) while the scan waits on the kernel, and waits for that child to
+ * end. The child inherited a scan in progress without the thread running
+ * it; it used to skip every scan of its own after that, so its orphans
+ * piled up. */
+static atomic_int rawfork_armed;
+static sem_t rawfork_go, rawfork_done;
+static int rawfork_status = -1;
+
+static void rawfork_during_scan(void)
+{
+    sem_post(&rawfork_go);
+    sem_wait(&rawfork_done);
+}
+
 long syscall(long nr, ...)
 {
     if (nr == SYS_gettid)
@@ -404,7 +427,85 @@ long syscall(long nr, ...)
     va_end(ap);
     if (atomic_exchange(&probe_armed, 0))
         probe_new_cache();
+    if (atomic_exchange(&rawfork_armed, 0))
+        rawfork_during_scan();
     return tgkill((pid_t)pid, (pid_t)tid, (int)sig);
+}
+
+static void *plain_thread(void *arg)
+{
+    (void)arg;
+    pm_free(pm_malloc(64));
+    return NULL;
+}
+
+/* In the _Fork child, the only thread: orphans and plain threads, then the
+ * memory in use must show the orphans were taken back. */
+static int rawfork_child(void)
+{
+    enum { ORPHANS = 600, PLAIN = 200 };
+    size_t used0 = pm_mallinfo().uordblks;
+    for (int i = 0; i < ORPHANS + PLAIN; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, i < ORPHANS ? late_thread : plain_thread, (void *)1) != 0)
+            return 2;
+        pthread_join(t, NULL);
+    }
+    size_t used1 = pm_mallinfo().uordblks;
+    if (used1 >= used0 + 8 * PMT_MIB) {
+        fprintf(stderr, "pmt: _Fork child: in use %zu -> %zu after %d orphans\n", used0, used1,
+                ORPHANS);
+        return 1;
+    }
+    return pm_check_heap() == 0 ? 0 : 3;
+}
+
+static void *rawfork_orphan_maker(void *arg)
+{
+    (void)arg;
+    sem_wait(&rawfork_go);
+#if PMT_HAVE_FORK_
+    pid_t pid = _Fork();
+    if (pid == 0) {
+        fflush(stderr);
+        _exit(rawfork_child());
+    }
+    if (pid > 0 && waitpid(pid, &rawfork_status, 0) != pid)
+        rawfork_status = -2;
+#endif
+    sem_post(&rawfork_done);
+    return NULL;
+}
+
+static int child_rawfork_scan(void)
+{
+    pm_free(pm_malloc(16));
+    PMT_REQUIRE(pthread_key_create(&late_key, late_destructor) == 0, "key");
+    PMT_REQUIRE(sem_init(&rawfork_go, 0, 0) == 0 && sem_init(&rawfork_done, 0, 0) == 0, "sem");
+    pthread_t forker;
+    PMT_REQUIRE(pthread_create(&forker, NULL, rawfork_orphan_maker, NULL) == 0, "create");
+    atomic_store(&rawfork_armed, 1);
+    for (int i = 0; i < 500 && atomic_load(&rawfork_armed); i++) {
+        pthread_t t;
+        PMT_REQUIRE(pthread_create(&t, NULL, late_thread, (void *)1) == 0, "create");
+        pthread_join(t, NULL);
+    }
+    PMT_REQUIRE(!atomic_load(&rawfork_armed), "no orphan scan asked the kernel");
+    pthread_join(forker, NULL);
+    PMT_REQUIRE(rawfork_status >= 0, "_Fork or waitpid failed");
+    PMT_REQUIRE(WIFEXITED(rawfork_status) && WEXITSTATUS(rawfork_status) == 0,
+                "the _Fork child failed (status 0x%x; 1: its orphans were never taken back)",
+                rawfork_status);
+    PMT_REQUIRE(pm_check_heap() == 0, "pm_check_heap");
+    return 0;
+}
+
+static void test_orphan_scan_rawfork(void **state)
+{
+    (void)state;
+    if (!PMT_HAVE_FORK_)
+        skip();
+    run_late_case("rawfork_scan");
 }
 
 static int child_scan_unlocked(void)
@@ -527,6 +628,7 @@ static const pmt_case_t cases[] = {
     { "paired_starts", child_paired_starts },
     { "late_first_call", child_late_first_call },
     { "scan_unlocked", child_scan_unlocked },
+    { "rawfork_scan", child_rawfork_scan },
     { "orphans_many_alive", child_orphans_many_alive },
     { "limits_while_starting", child_limits_while_starting },
 };
@@ -541,6 +643,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_thread_pairs_share_no_arena),
         cmocka_unit_test(test_late_first_call),
         cmocka_unit_test(test_orphan_scan_unlocked),
+        cmocka_unit_test(test_orphan_scan_rawfork),
         cmocka_unit_test(test_orphans_many_alive),
         cmocka_unit_test(test_limits_while_starting),
     };
