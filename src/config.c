@@ -104,10 +104,17 @@ const char *_pm_config_file(void)
     return file_path[0] ? file_path : NULL;
 }
 
+static bool load_secure; /* this load is a set-user-ID program's */
+
 static const char *config_program(void)
 {
     if (_pm_config_program)
         return _pm_config_program;
+    /* Why the executable's own name when secure: argv[0] and the command
+     * name are the caller's to choose (exec -a, a symlink), and would pick
+     * the system file's [program:NAME] section. */
+    if (load_secure)
+        return _pm_os_exe_name(prog_buf, sizeof prog_buf) > 0 ? prog_buf : NULL;
     if (program_invocation_short_name && *program_invocation_short_name)
         return program_invocation_short_name;
     /* Why /proc: a static program or an early preload may run before libc
@@ -506,6 +513,7 @@ void _pm_options_load(void)
      * ignores its MALLOC_* tunables there too. The system file, which only
      * root writes, still counts. */
     bool secure = _pm_config_secure || _pm_os_secure();
+    load_secure = secure;
     int env_mode = secure ? -1 : _pm_options_env_mode();
     env_mode_set = env_mode >= 0;
     _pm_config_mode = env_mode_set ? env_mode : PM_BAD_WARN;

@@ -184,6 +184,24 @@ bool _pm_os_secure(void)
     return secure;
 }
 
+ssize_t _pm_os_exe_name(char *buf, size_t cap)
+{
+    int saved = errno;
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    errno = saved;
+    if (n <= 0 || (size_t)n >= sizeof path - 1)
+        return -1;
+    path[n] = '\0';
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (len == 0 || len >= cap)
+        return -1;
+    memcpy(buf, base, len + 1);
+    return (ssize_t)len;
+}
+
 int _pm_os_thread_gone(long pid, long tid)
 {
     int saved = errno;

@@ -53,6 +53,9 @@ int _pm_os_thread_gone(long pid, long tid);
 /* Does this process run with rights its caller lacks (set-user-ID,
  * set-group-ID, file capabilities: the kernel's AT_SECURE)? */
 bool _pm_os_secure(void);
+/* The running executable's file name (no directory), as the kernel has it
+ * (/proc/self/exe), into buf; its length, or -1. */
+ssize_t _pm_os_exe_name(char *buf, size_t cap);
 /* Online CPUs (the kernel's list, else sysconf), at least 1. */
 int _pm_os_ncpus(void);
 int _pm_os_count_cpulist(const char *s);

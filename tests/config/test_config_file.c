@@ -173,6 +173,22 @@ static void test_secure_program_ignores_caller(void **state)
     assert_int_equal(value(PM_OPT_arena_max), _pm_options_default(PM_OPT_arena_max));
     assert_int_equal(value(PM_OPT_mmap_threshold), _pm_options_default(PM_OPT_mmap_threshold));
     free(err);
+    /* The [program:NAME] section is the executable's, not argv[0]'s, which the
+     * caller chooses (exec -a victim): the dump names the program. */
+    char exe[512], want[600];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    snprintf(want, sizeof want, "program: %s)", strrchr(exe, '/') + 1);
+    char *saved_name = program_invocation_short_name;
+    program_invocation_short_name = (char *)"victim";
+    _pm_config_program = NULL;
+    free(cfgt_load());
+    char *dump = cfgt_dump(PM_DUMP_TEXT);
+    program_invocation_short_name = saved_name;
+    _pm_config_program = "cfgtest";
+    cfgt_assert_has(dump, want);
+    free(dump);
     /* The system file is read, if there is one; nothing else is. */
     if (access(PM_SYSCONFDIR "/pmalloc.ini", F_OK) == 0)
         return;
