@@ -10,6 +10,7 @@
 #include "../common.h"
 
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -117,19 +118,14 @@ static void test_malloc_impossible_sizes(void **state)
     HEAP_OK();
 }
 
-/* RAM plus swap in bytes, from /proc/meminfo; 0 if unknown. */
+/* RAM plus swap in bytes, the totals the kernel's overcommit check uses
+ * (sysinfo, not /proc/meminfo, which a container may rewrite); 0 if unknown. */
 static size_t machine_memory(void)
 {
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    size_t kib = 0, v;
-    if (!f)
+    struct sysinfo si;
+    if (sysinfo(&si) != 0)
         return 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemTotal: %zu kB", &v) == 1 || sscanf(line, "SwapTotal: %zu kB", &v) == 1)
-            kib += v;
-    fclose(f);
-    return kib * 1024;
+    return ((size_t)si.totalram + (size_t)si.totalswap) * si.mem_unit;
 }
 
 /* A block bigger than the machine's RAM and swap, which the kernel's
@@ -1152,8 +1148,13 @@ static int child_address_space_limit(void)
     PMT_REQUIRE(p != NULL, "pm_malloc(100) under an address-space limit of VmSize + 100 MiB: %s",
                 strerror(errno));
     pthread_t t;
+    pthread_attr_t attr;
     void *r = NULL;
-    PMT_REQUIRE(pthread_create(&t, NULL, as_limit_thread, NULL) == 0, "pthread_create");
+    /* A small stack: the default follows ulimit -s, which may not fit. */
+    PMT_REQUIRE(pthread_attr_init(&attr) == 0 && pthread_attr_setstacksize(&attr, 256 << 10) == 0,
+                "pthread_attr");
+    PMT_REQUIRE(pthread_create(&t, &attr, as_limit_thread, NULL) == 0, "pthread_create");
+    pthread_attr_destroy(&attr);
     pthread_join(t, &r);
     PMT_REQUIRE(r != NULL, "a second thread's pm_malloc failed");
     pm_free(p);
