@@ -8,6 +8,8 @@
  */
 #include "../common.h"
 #include "cfgtest.h"
+#include <sys/auxv.h>
+#include <sys/stat.h>
 
 /* Load with PM_CONFIG pointing at a file holding text; returns stderr. */
 static char *load_ini(const char *name, const char *text, const char **path)
@@ -692,12 +694,89 @@ static void test_print_config(void **state)
     free(err);
 }
 
-int main(void)
+/* The same for real: a copy of this binary made set-group-ID runs with the
+ * kernel's AT_SECURE set, and the caller's PM_CONFIG (a file holding a
+ * "secret") and PM_ARENA_MAX must not reach it. Needs root (to give the copy
+ * another group) and a file system that honours set-group-ID bits; skipped
+ * otherwise, and under sanitizers, whose runtimes treat such programs apart. */
+static int child_secure_real(void)
 {
+    if (getauxval(AT_SECURE) == 0)
+        return 77; /* the set-group-ID bit was not honoured */
+    pm_free(pm_malloc(1));
+    if (_pm_config_file() != NULL || _pm_opt_state[PM_OPT_arena_max].src != PM_SRC_DEFAULT) {
+        fprintf(stderr, "pmt: file %s, arena_max from source %d\n",
+                _pm_config_file() ? _pm_config_file() : "none",
+                _pm_opt_state[PM_OPT_arena_max].src);
+        return 1;
+    }
+    return 0;
+}
+
+static void test_secure_for_real(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || PMT_SANITIZER)
+        skip();
+    char copy[512], exe[512];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    snprintf(copy, sizeof copy, "%s/secure-copy", cfgt_dir());
+    FILE *in = fopen(exe, "rb"), *out = fopen(copy, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, got, out), got);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+    /* Group 65534 (nogroup) and g+s: this root process's copy runs with
+     * another effective group than its real one. */
+    assert_int_equal(chown(copy, 0, 65534), 0);
+    assert_int_equal(chmod(copy, 02755), 0);
+    const char *secret = cfgt_write("secret.ini", "secret-line-1\n[pmalloc]\narena_max = 3\n");
+    setenv("PM_CONFIG", secret, 1);
+    setenv("PM_ARENA_MAX", "2", 1);
+    int fds[2];
+    pmt_child_t c;
+    pid_t pid = pmt_fork_piped(fds, &c);
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        alarm(30);
+        char *argv[] = { copy, (char *)PMT_CHILD_FLAG, (char *)"secure_real", NULL };
+        execv(copy, argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    pmt_collect(pid, fds[0], 30, &c);
+    unlink(copy);
+    if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == 77) {
+        pmt_child_free(&c);
+        skip();
+    }
+    if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+        fail_msg("set-group-ID copy: status 0x%x, stderr:\n%s", c.status, c.err);
+    cfgt_assert_has(c.err, "pmalloc: set-user-ID or set-group-ID program: PM_* variables and "
+                           "PM_CONFIG ignored\n");
+    assert_null(strstr(c.err, "secret-line"));
+    pmt_child_free(&c);
+}
+
+static const pmt_case_t cases[] = {
+    { "secure_real", child_secure_real },
+};
+
+int main(int argc, char **argv)
+{
+    pmt_child_dispatch(argc, argv, cases, PMT_ARRAY_LEN(cases));
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, cfgt_setup, cfgt_teardown)
         T(test_env_not_a_number),
         T(test_secure_program_ignores_caller),
+        T(test_secure_for_real),
         T(test_env_unknown_unit),
         T(test_env_bad_keeps_file_value),
         T(test_env_values_matrix),
