@@ -482,25 +482,6 @@ static void config_load_file(bool secure)
     _pm_config_parse_text(file_path, file_buf, (size_t)n, 1);
 }
 
-extern char **environ;
-
-/* Is one of our variables (PM_CONFIG, a tunable's) in the environment? */
-static bool env_names_ours(void)
-{
-    for (char **e = environ; e && *e; e++) {
-        const char *eq = strchr(*e, '=');
-        char name[64];
-        size_t n = eq ? (size_t)(eq - *e) : 0;
-        if (n < 3 || n >= sizeof name || strncmp(*e, "PM_", 3) != 0)
-            continue;
-        memcpy(name, *e, n);
-        name[n] = '\0';
-        if (strcmp(name, "PM_CONFIG") == 0 || _pm_opt_find_env(name) >= 0)
-            return true;
-    }
-    return false;
-}
-
 void _pm_options_load(void)
 {
     int saved = errno;
@@ -521,7 +502,7 @@ void _pm_options_load(void)
     if (!env_mode_set)
         _pm_config_mode = (int)PM_OPT(on_bad_config);
     if (secure) {
-        if (env_names_ours())
+        if (_pm_options_env_any())
             ini_note("set-user-ID or set-group-ID program: PM_* variables and PM_CONFIG "
                      "ignored");
     } else {

@@ -8,6 +8,7 @@
 #define PM_CONFIG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,8 @@ extern int _pm_config_mode;
 int _pm_options_env_mode(void);
 void _pm_options_env(int mode_from_env);
 void _pm_options_env_typos(void);
+/* Is one of our variables (PM_CONFIG, a tunable's) set? */
+bool _pm_options_env_any(void);
 
 /* Knobs for the tool, the tests and the fuzzer. */
 extern int _pm_config_diag_fd;     /* where diagnostics go (2); -1: nowhere   */

@@ -491,24 +491,45 @@ void _pm_options_env(int mode_from_env)
 
 extern char **environ;
 
+/* The name of environment entry e if it is a PM_* variable, into name
+ * (64 bytes); its length, or 0. */
+static size_t env_pm_name(const char *e, char *name)
+{
+    const char *eq = strchr(e, '=');
+    size_t n = eq ? (size_t)(eq - e) : 0;
+    if (strncmp(e, "PM_", 3) != 0 || n == 0 || n >= 64)
+        return 0;
+    memcpy(name, e, n);
+    name[n] = '\0';
+    return n;
+}
+
+static bool env_name_ours(const char *name)
+{
+    return _pm_opt_find_env(name) >= 0 || strcmp(name, "PM_CONFIG") == 0;
+}
+
+/* Why environ directly in these two: os.h offers single lookups only, and
+ * both scans are optional; without environ (very early preload) they find
+ * nothing. */
+bool _pm_options_env_any(void)
+{
+    char name[64];
+    for (char **env = environ; env && *env; env++)
+        if (env_pm_name(*env, name) && env_name_ours(name))
+            return true;
+    return false;
+}
+
 void _pm_options_env_typos(void)
 {
-    /* Why environ directly: os.h offers single lookups only, and this scan
-     * is optional; without environ (very early preload) it is skipped. */
     char **env = environ;
     if (!env)
         return;
     for (; *env; env++) {
-        const char *e = *env, *eq = strchr(e, '=');
-        if (strncmp(e, "PM_", 3) != 0 || !eq)
-            continue;
-        size_t n = (size_t)(eq - e);
         char name[64];
-        if (n >= sizeof name)
-            continue;
-        memcpy(name, e, n);
-        name[n] = '\0';
-        if (_pm_opt_find_env(name) >= 0 || strcmp(name, "PM_CONFIG") == 0)
+        size_t n = env_pm_name(*env, name);
+        if (n == 0 || env_name_ours(name))
             continue;
         const char *best = NULL;
         unsigned bd = 1000;

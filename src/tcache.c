@@ -20,8 +20,7 @@ pm_tcache_t _pm_tc_empty;
 static pthread_mutex_t tc_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_tcache_t *tc_list;
 static size_t tc_live, tc_made; /* caches listed; made since the last scan */
-static bool tc_scanning;        /* an orphan scan is running ...          */
-static long tc_scan_pid;        /* ... in this process (not a raw fork's parent) */
+static long tc_scanner_pid;     /* the process an orphan scan runs in; 0: none */
 static uint64_t tc_scan_rounds; /* rounds of orphan scans so far           */
 static uint64_t tc_births;      /* caches listed so far                    */
 static pthread_key_t tc_tsd_key;
@@ -38,7 +37,7 @@ static void reclaim_orphans(void);
  * round walks the whole list under its lock. */
 #define PM_TC_SCAN_ROUND 1024
 
-/* The running scan's notes (only one runs: tc_scanning); static, not on the
+/* The running scan's notes (only one runs: tc_scanner_pid); static, not on the
  * stack, for their size: 26 KB, of which a scan touches what it uses. */
 static struct {
     long tid[2][PM_TC_SCAN_ROUND]; /* the ids asked about, by round parity */
@@ -257,14 +256,13 @@ static void reclaim_orphans(void)
     size_t nask = 0, ngone = 0;
     long pid = _pm_os_process_id();
     pthread_mutex_lock(&tc_list_lock);
-    /* Why the pid: a child forked without the fork handlers (_Fork) while a
-     * scan waited on the kernel inherits the flag, but not the scan. */
-    if (tc_scanning && tc_scan_pid == pid) {
+    /* Why the pid, not a flag: a child forked while a scan waited on the
+     * kernel inherits the mark, but not the thread running the scan. */
+    if (tc_scanner_pid == pid) {
         pthread_mutex_unlock(&tc_list_lock);
         return;
     }
-    tc_scanning = true;
-    tc_scan_pid = pid;
+    tc_scanner_pid = pid;
     tc_made = 0;
     /* Why only the caches listed before it started: new threads could
      * otherwise keep a scan going for good. */
@@ -302,7 +300,7 @@ static void reclaim_orphans(void)
             dead[i] = _pm_os_thread_gone(pid, tid[asked & 1][i]);
         pthread_mutex_lock(&tc_list_lock);
     } while (nask);
-    tc_scanning = false;
+    tc_scanner_pid = 0;
     pthread_mutex_unlock(&tc_list_lock);
 }
 
@@ -597,7 +595,6 @@ void _pm_tcache_fork_unlock(bool child)
         tc_list = me->real ? me : NULL;
         tc_live = me->real;
         tc_made = 0;
-        tc_scanning = false; /* the thread that ran a scan is not here */
         if (me->real) {
             me->next = NULL;
             me->prevp = &tc_list;
