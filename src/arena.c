@@ -385,14 +385,20 @@ static void fork_child(void)
                 h->zero_from = h->dirty_to = (char *)h + PM_HEAP_SIZE;
             }
         }
-        /* The same for an emptied heap waiting to be unmapped: the child's
-         * next unlock unmaps it, after the count is down. */
-        if (a->release)
-            a->release->purging = a->tail.len && a->tail.heap == a->release;
+        /* The same for the emptied heaps waiting to be unmapped (the
+         * child's next unlock unmaps them, after the count is down) and a
+         * spare (the child may carve it). */
+        for (pm_heap_t *h = a->release; h; h = h->prev)
+            h->purging = a->tail.len && a->tail.heap == h;
+        if (a->spare && a->spare->purging) {
+            a->spare->purging = a->tail.len && a->tail.heap == a->spare;
+            a->spare->zero_from = a->spare->dirty_to = (char *)a->spare + PM_HEAP_SIZE;
+        }
         pthread_mutex_unlock(&a->lock);
     }
     pthread_mutex_unlock(&arena_list_lock);
     _pm_options_unlock();
+    _pm_purger_fork_child();
     /* Last: it asks the kernel for the child's ids, with no arena locked. */
     _pm_tcache_fork_unlock(true);
 }

@@ -1,8 +1,9 @@
 /*
  * bins.c - an arena's chunks: size-segregated free bins with coalescing,
  * the top chunk, splitting, growing in place and planning a trim. Every
- * function here runs with the arena lock held and makes no syscall: what
- * must go back to the OS is handed to the caller to purge after unlocking.
+ * function here runs with the arena lock held, and makes no syscall but
+ * the one noted (a new heap is mapped with the lock dropped): what must go
+ * back to the OS is handed to the caller to purge after unlocking.
  *
  * Free-list links are mangled with the process secret and the link's own
  * address (safe-linking) and checked before use; every header is checked
@@ -222,6 +223,7 @@ static void bins_insert_run(pm_arena_t *a, pm_chunk_t *c, size_t size, pm_run_t 
         *chunk_stamp(c) = dirty ? stamp : PM_STAMP_CLEAN;
         *chunk_dirty(c) = dirty;
         a->dirty += dirty;
+        a->clean += size - dirty;
     }
     a->free_bytes += size;
     a->nfree++;
@@ -246,6 +248,7 @@ void _pm_bins_unlink(pm_arena_t *a, pm_chunk_t *c, size_t size, const char *call
     if (size >= PM_PURGE_MIN && _pm_check_level == 0) {
         size_t d = *chunk_dirty(c);
         a->dirty -= d < a->dirty ? d : a->dirty;
+        a->clean -= size - d;
     }
     a->free_bytes -= size;
     a->nfree--;
@@ -288,6 +291,10 @@ static void top_write(pm_arena_t *a, pm_chunk_t *t)
 static pm_chunk_t *chunk_split(pm_arena_t *a, pm_chunk_t *c, size_t s, size_t size,
                                pm_run_t run)
 {
+    /* Why count it: pages given back and carved again within a sweep
+     * period stretch the period (trim.c). */
+    if (run.dirty < s)
+        a->refault += s - run.dirty < size ? s - run.dirty : size;
     if (s - size >= PM_MIN_CHUNK) {
         pm_chunk_t *r = chunk_at(c, size);
         size_t rs = s - size;
@@ -314,6 +321,8 @@ static bool top_grow(pm_arena_t *a, size_t need)
         return false;
     uintptr_t want = _pm_page_up((uintptr_t)a->top + need + PM_OPT(top_pad));
     char *new_end = want > (uintptr_t)limit ? limit : (char *)want;
+    if (h->end < h->cut_to)
+        a->refault += (size_t)((new_end < h->cut_to ? new_end : h->cut_to) - h->end);
     held_add(a, new_end - h->end);
     h->end = new_end;
     top_write(a, a->top);
@@ -411,6 +420,8 @@ static size_t heap_cut_tail(pm_arena_t *a, pm_heap_t *hp, pm_chunk_t *c, size_t 
     __atomic_fetch_add(&hp->purging, 1, __ATOMIC_RELEASE); /* until the tail's purge is done */
     held_add(a, -(ptrdiff_t)a->tail.len);
     a->purged += a->tail.len;
+    if (hp->cut_to < hp->end)
+        hp->cut_to = hp->end;
     hp->end = (char *)cut;
     chunk_set(c, ns, PM_ST_FREE, pinuse);
     fence->prev_size = ns;
@@ -497,22 +508,35 @@ static void bins_free_run(pm_arena_t *a, pm_chunk_t *c, const char *call, bool c
     chunk_head_store(n, chunk_make_head(n, head_size(nh), head_state(nh), 0));
     if (PM_UNLIKELY((char *)c == hp->first && head_state(nh) == PM_ST_FENCE &&
                     (char *)n + head_size(nh) == hp->end && hp != a->heap &&
-                    hp != heap_of(a) && !a->release)) {
-        /* An old heap with nothing left in it goes back to the OS whole;
-         * not the arena's first, which holds the arena itself (its tail
-         * is cut below instead). */
+                    hp != heap_of(a))) {
+        /* An old heap with nothing left in it leaves the arena; not the
+         * arena's first, which holds the arena itself (its tail is cut
+         * below instead). */
         pm_heap_t **pp = &a->heap;
         while (*pp != hp)
             pp = &(*pp)->prev;
         *pp = hp->prev;
-        held_add(a, (char *)hp - hp->end);
         a->nheaps--;
-        a->release = hp;
+        if (PM_OPT(decay_ms) && !a->spare) {
+            /* Why keep it: a program that empties a heap and fills one
+             * again within a period (big blocks in turn) finds its pages
+             * resident; a sweep unmaps it after a period unused. */
+            hp->spare_gen = a->purge_gen;
+            a->spare = hp;
+        } else {
+            held_add(a, (char *)hp - hp->end);
+            hp->prev = a->release;
+            a->release = hp;
+        }
         return;
     }
     if (PM_UNLIKELY(head_state(nh) == PM_ST_FENCE && hp != a->heap &&
                     s > trim_threshold() + PM_MIN_CHUNK && !a->tail.len))
         s = heap_cut_tail(a, hp, c, s, h & PM_PREV_INUSE, PM_OPT(top_pad));
+    /* Why (decay_ms 0 only): glibc's fastbin consolidation threshold; the
+     * unlock then coalesces the stash (trim.c). */
+    if (PM_UNLIKELY(s >= 64 * PM_KIB) && a->stash_bytes && !PM_OPT(decay_ms))
+        a->consolidate = true;
     bins_insert_run(a, c, s, run);
 }
 
@@ -527,13 +551,13 @@ void _pm_bins_free_purged(pm_arena_t *a, pm_chunk_t *c, bool purged, const char 
 }
 
 size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t min,
-                          bool stale_only, const char *call)
+                          size_t budget, bool stale_only, const char *call)
 {
-    size_t n = 0;
+    size_t n = 0, taken = 0;
     unsigned lo = bin_index(min);
-    for (unsigned k = PM_NBINS; k-- > lo && n < max;) {
+    for (unsigned k = PM_NBINS; k-- > lo && n < max && taken < budget;) {
         pm_chunk_t *c = a->bins[k];
-        while (c && n < max) {
+        while (c && n < max && taken < budget) {
             pm_chunk_t *next = link_get(a, &c->fd, call);
             uint64_t h = head_checked(c, call, chunk2mem(c));
             size_t s = head_size(h);
@@ -542,6 +566,7 @@ size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t mi
             bool clean = s >= PM_PURGE_MIN && _pm_check_level == 0 && st == PM_STAMP_CLEAN;
             if (s >= min && !clean && (!stale_only || st < a->purge_gen)) {
                 /* Out of the bins while its pages go back, unlocked. */
+                taken += chunk_dirty_bytes(c, s);
                 _pm_bins_unlink(a, c, s, call);
                 chunk_set(c, s, PM_ST_CACHED, h & PM_PREV_INUSE);
                 pm_chunk_t *nx = chunk_at(c, s);
@@ -571,6 +596,8 @@ bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp)
     pp->len = (size_t)(h->end - (char *)from);
     pp->heap = h;
     held_add(a, -(ptrdiff_t)pp->len);
+    if (h->cut_to < h->end)
+        h->cut_to = h->end;
     h->end = (char *)from;
     /* Why not below dirty_to: pages a failed purge left may lie past end. */
     char *zero = h->end > h->dirty_to ? h->end : h->dirty_to;
@@ -662,6 +689,8 @@ pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how)
     if (csize > PM_HEAP_SIZE - 2 * _pm_os_page_size())
         return NULL; /* no heap holds it; the caller goes on to mmap */
     pm_heap_t *nh = a->spare;
+    /* Why: a spare is counted in held already (kept or left over). */
+    bool counted = nh != NULL;
     a->spare = NULL;
     if (!nh) {
         pm_heap_t *seen = a->heap;
@@ -676,6 +705,8 @@ pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how)
             pm_chunk_t *c = _pm_bins_alloc(a, csize, how);
             if (c) {
                 if (!a->spare) {
+                    nh->spare_gen = a->purge_gen;
+                    held_add(a, nh->end - (char *)nh);
                     a->spare = nh;
                 } else {
                     _pm_arena_unlock(a);
@@ -704,7 +735,8 @@ pm_chunk_t *_pm_bins_alloc_newheap(pm_arena_t *a, size_t csize, int *how)
     nh->prev = a->heap;
     a->heap = nh;
     a->nheaps++;
-    held_add(a, nh->end - (char *)nh);
+    if (!counted)
+        held_add(a, nh->end - (char *)nh);
     top_write(a, (pm_chunk_t *)nh->first);
     return _pm_bins_alloc(a, csize, how);
 }

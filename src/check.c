@@ -18,8 +18,11 @@
 int _pm_check_arena(pm_arena_t *a, int mode)
 {
     int bad = 0, fatal = mode == 2;
-    size_t nfree = 0, free_bytes = 0, in_use = 0, held = 0, dirty = 0;
+    size_t nfree = 0, free_bytes = 0, in_use = 0, held = 0, dirty = 0, clean = 0;
     unsigned idx = a->index;
+    /* A spare heap is held but holds no chunk. */
+    if (a->spare)
+        held += (size_t)(a->spare->end - (char *)a->spare);
     for (pm_heap_t *h = a->heap; h; h = h->prev) {
         held += (size_t)(h->end - (char *)h);
         if (h->magic != PM_HEAP_MAGIC || h->arena != a || !heap_owns((uintptr_t)h)) {
@@ -60,6 +63,7 @@ int _pm_check_arena(pm_arena_t *a, int mode)
                         BAD("chunk %p: %zu dirty bytes of %zu, stamp %llu", (void *)c, d, s,
                             (unsigned long long)stamp);
                     dirty += d;
+                    clean += d <= s ? s - d : 0;
                 }
             } else if (st == PM_ST_INUSE || st == PM_ST_CACHED) {
                 in_use += s;
@@ -141,6 +145,8 @@ int _pm_check_arena(pm_arena_t *a, int mode)
         BAD("%zu bytes in use by the walk, %zu counted", in_use, a->in_use);
     if (a->dirty != dirty)
         BAD("%zu bytes of unpurged free runs by the walk, %zu counted", dirty, a->dirty);
+    if (a->clean != clean)
+        BAD("%zu bytes of purged free runs by the walk, %zu counted", clean, a->clean);
     if (a->held != held)
         BAD("%zu bytes held by the walk, %zu counted", held, a->held);
     return bad ? -1 : 0;

@@ -204,6 +204,9 @@ typedef struct pm_heap {
                              * too: a purge failed (locked pages) or was
                              * cut short by fork; a trim never takes it
                              * for zero                                  */
+    char *cut_to;           /* highest end a trim cut back from: a top that
+                             * grows below it takes purged pages back     */
+    uint64_t spare_gen;     /* the sweep it became its arena's spare in    */
     int purging;            /* purges of [end, ...) in flight (atomic):
                              * of the top in the newest heap, of cut-off
                              * tails in older ones                       */
@@ -233,8 +236,10 @@ typedef struct pm_purge {
     pm_heap_t *heap;
 } pm_purge_t;
 #define PM_ARENA_LIMIT 1024
-/* Free runs at least this big are worth a madvise when they sit unused. */
-#define PM_PURGE_MIN   (64 * PM_KIB)
+/* Free runs at least this big carry a sweep stamp and decay: two pages, so
+ * that any such run holds a whole page past its header (decay works at
+ * page granularity, not only on big runs). */
+#define PM_PURGE_MIN   (8 * PM_KIB)
 /* The sweep stamp of a free chunk of PM_PURGE_MIN or more: its fifth word,
  * past the links; PM_STAMP_CLEAN once its pages went back. Its sixth word
  * counts the bytes that may still be resident: a run merged from a purged
@@ -284,15 +289,33 @@ typedef struct pm_arena {
     uint64_t sweep_at;      /* ms: the next sweep is due                   */
     uintptr_t top_hi;       /* highest top start seen since the last sweep */
     size_t purged;          /* bytes given back (stats)                    */
+    size_t clean;           /* bytes of binned runs whose pages went back
+                             * (not resident: pm_mallinfo's arena leaves
+                             * them out)                                  */
+    /* the sweep period adapts: it doubles (up to PM_DECAY_STRETCH x
+     * decay_ms) while what a sweep gave back is taken again before the
+     * next one (a busy program on a shared CPU), and falls back to decay_ms
+     * once that stops or the arena sits idle */
+    uint32_t period_ms;     /* 0: decay_ms                                */
+    size_t refault;         /* bytes of given-back memory carved again
+                             * since the last sweep                      */
+    size_t last_gave;       /* bytes the last sweep gave back            */
+    uint64_t calls;         /* slow-path calls that left the arena        */
+    uint64_t purger_seen;   /* calls at the purger's last visit           */
+    bool consolidate;       /* decay_ms 0: a free formed a run of 64 KiB
+                             * or more; the stash is coalesced at unlock */
     uint16_t zero_skip;     /* recycled callocs to memset unchecked, and   */
     uint16_t zero_dense;    /* checks in a row that found them resident
                              * (alloc.c; relaxed atomics)                 */
-    int sweep_wanted;       /* a companion: it has something for a sweep
-                             * (atomic; its owner's sweeps run its own)    */
-    pm_heap_t *spare;       /* a mapped heap not in use yet                */
+    int sweep_wanted;       /* it has something for a sweep (atomic: the
+                             * purger and a companion's owner read it)    */
+    pm_heap_t *spare;       /* a mapped heap not in use: a fresh one a race
+                             * left over, or an emptied one kept a sweep
+                             * period for reuse (counted in held)        */
     struct pm_out_batch *out; /* batches of runs out of the bins while
                              * their pages go back (trim.c)              */
-    pm_heap_t *release;     /* an emptied heap to unmap after unlocking    */
+    pm_heap_t *release;     /* emptied heaps to unmap after unlocking,
+                             * chained through prev                      */
     struct pm_purge tail;   /* an old heap's cut-off tail, to purge         */
     uint64_t binmap[(PM_NBINS + 63) / 64];
     pm_chunk_t *bins[PM_NBINS];
@@ -447,9 +470,10 @@ void _pm_bins_free_purged(pm_arena_t *a, pm_chunk_t *c, bool purged, const char 
 /* Take up to max free runs of min bytes or more out of the bins, largest
  * first and held as CACHED, for the caller to purge after unlocking and
  * give back with _pm_bins_free_purged; with stale_only, only those binned
- * before the last sweep. Purged runs stay. */
+ * before the last sweep; none once budget dirty bytes are taken. Purged
+ * runs stay. */
 size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t min,
-                          bool stale_only, const char *call);
+                          size_t budget, bool stale_only, const char *call);
 /* Decide a trim of a's top; fills *pp and marks the heap; the caller calls
  * _pm_purge_apply after unlocking. */
 bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp);
@@ -566,6 +590,22 @@ void _pm_arena_unlock_idle(pm_arena_t *a);
 /* In a fork child (a locked): the runs other threads were purging go back
  * to a's bins, unpurged. */
 void _pm_out_batches_return(pm_arena_t *a);
+/* The sweep period grows at most to this many times decay_ms. */
+#define PM_DECAY_STRETCH 64
+
+/* purger.c: the background thread that sweeps arenas nobody calls into */
+/* a has something to give back later (its lock not held): start the purger
+ * or wake it. False if there is none (setting off, or no thread could be
+ * made): then the caller gives idle memory back itself. */
+bool _pm_purger_notify(void);
+/* Is a purger thread there (or can one be made) to sweep idle arenas? */
+bool _pm_purger_usable(void);
+/* In a fork child: no purger runs there until one is needed. */
+void _pm_purger_fork_child(void);
+/* One visit of the purger to arena a (not locked); returns when a wants
+ * its next visit, in ms on the monotonic clock (UINT64_MAX: not before it
+ * has something new). trim.c. */
+uint64_t _pm_arena_purger_visit(pm_arena_t *a, uint64_t now);
 
 /* stats.c */
 /* Bytes held from the OS for heaps and mappings changed by delta: keeps the

@@ -8,6 +8,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -161,6 +164,43 @@ uint64_t _pm_os_now_ms(void)
         ts.tv_sec = 0, ts.tv_nsec = 0;
     errno = saved;
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+bool _pm_os_thread_start(void *(*fn)(void *), void *arg)
+{
+    int saved = errno;
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_t t;
+    /* Why every signal blocked: the thread inherits the mask, and a signal
+     * meant for the program must never run its handler on our thread. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    bool ok = pthread_attr_init(&attr) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64 * 1024);
+        ok = pthread_create(&t, &attr, fn, arg) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return ok;
+}
+
+void _pm_os_wait(uint32_t *word, uint32_t val, uint64_t ms)
+{
+    int saved = errno;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, ms == UINT64_MAX ? NULL : &ts, NULL, 0);
+    errno = saved;
+}
+
+void _pm_os_wake(uint32_t *word)
+{
+    int saved = errno;
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    errno = saved;
 }
 
 long _pm_os_thread_id(void)

@@ -44,6 +44,13 @@ static inline uintptr_t _pm_page_down(uintptr_t x)
 }
 /* Milliseconds on a monotonic clock (vDSO: no lock, no allocation). */
 uint64_t _pm_os_now_ms(void);
+/* Start a detached thread running fn(arg), with every signal blocked and a
+ * small stack; false if it could not be made (a sandbox, a thread limit). */
+bool _pm_os_thread_start(void *(*fn)(void *), void *arg);
+/* Sleep while *word == val, at most ms milliseconds (UINT64_MAX: no limit),
+ * or until _pm_os_wake(word); may return early (a signal, a race). */
+void _pm_os_wait(uint32_t *word, uint32_t val, uint64_t ms);
+void _pm_os_wake(uint32_t *word);
 /* The calling thread's kernel id, and its process's. */
 long _pm_os_thread_id(void);
 long _pm_os_process_id(void);

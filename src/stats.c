@@ -7,7 +7,7 @@
 
 /* One X-macro list of the per-arena figures pm_malloc_stats prints. */
 #define PM_ARENA_STATS(X)                                   \
-    X(heap, "heap", a->held)                                \
+    X(heap, "heap", a->held - a->clean)                     \
     X(in_use, "in use", arena_in_use(a))                    \
     X(free, "free", a->free_bytes)                          \
     X(free_chunks, "free chunks", a->nfree)                 \
@@ -18,6 +18,7 @@
     X(quarantined, "quarantined", a->q_bytes)               \
     X(dirty, "unpurged", a->dirty)                          \
     X(purged, "purged", a->purged)                          \
+    X(purged_free, "purged free", a->clean)                 \
     X(heaps, "heaps", a->nheaps)                            \
     X(threads, "threads", (size_t)__atomic_load_n(&a->attached, __ATOMIC_RELAXED)) \
     X(locks, "locks", (size_t)a->lock_acquired)             \
@@ -91,7 +92,9 @@ struct pm_mallinfo pm_mallinfo(void)
         arena_stats(arena_slot(i, n), &st);
         mi.arena += st.heap;
         mi.ordblks += st.free_chunks;
-        mi.fordblks += st.free + st.top;
+        /* Why less the purged runs: their pages are not held (arena and
+         * fordblks count what is resident or may be). */
+        mi.fordblks += st.free - st.purged_free + st.top;
         mi.keepcost += st.top;
         in_use += st.in_use;
         parked += st.stashed + st.quarantined;

@@ -112,6 +112,20 @@ static inline size_t pmt_rss_bytes(void)
     return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* Wait, making no allocator call, until the RSS is at most limit bytes or
+ * max_ms have passed; returns the RSS last read. Memory goes back on the
+ * purger's time, a few decay periods; the wait is generous for a loaded
+ * CI machine, and returns as soon as the RSS is there. */
+static inline size_t pmt_rss_wait_below(size_t limit, unsigned max_ms)
+{
+    size_t rss = pmt_rss_bytes();
+    for (unsigned waited = 0; rss > limit && waited < max_ms; waited += 5) {
+        usleep(5000);
+        rss = pmt_rss_bytes();
+    }
+    return rss;
+}
+
 static inline long pmt_nprocs(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

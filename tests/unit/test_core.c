@@ -266,7 +266,7 @@ static void test_decay_stamps(void **state)
     assert_arena_valid(a);
     _pm_arena_lock(a);
     pm_chunk_t *held[8];
-    size_t n = _pm_bins_take_runs(a, held, 8, PM_PURGE_MIN, true, "test");
+    size_t n = _pm_bins_take_runs(a, held, 8, PM_PURGE_MIN, SIZE_MAX, true, "test");
     assert_int_equal(n, 1);
     assert_ptr_equal(held[0], r1);
     assert_int_equal(head_state(chunk_head(r1)), PM_ST_CACHED);
@@ -277,7 +277,7 @@ static void test_decay_stamps(void **state)
     assert_int_equal(a->dirty, dirty0 + 256 * PM_KIB);
     /* A purge that failed (locked pages) puts the run back dirty, as if
      * just freed: it is taken again after the next sweep. */
-    n = _pm_bins_take_runs(a, held, 8, PM_PURGE_MIN, false, "test");
+    n = _pm_bins_take_runs(a, held, 8, PM_PURGE_MIN, SIZE_MAX, false, "test");
     assert_int_equal(n, 1);
     assert_ptr_equal(held[0], r2);
     _pm_bins_free_purged(a, r2, false, "test");
@@ -286,7 +286,7 @@ static void test_decay_stamps(void **state)
     assert_int_equal(a->dirty, dirty0 + 256 * PM_KIB);
     /* Both clean: a block carved from one and freed again makes that run
      * dirty by the block's size, not by the whole run's. */
-    n = _pm_bins_take_runs(a, held, 8, PM_PURGE_MIN, false, "test");
+    n = _pm_bins_take_runs(a, held, 8, PM_PURGE_MIN, SIZE_MAX, false, "test");
     for (size_t i = 0; i < n; i++)
         _pm_bins_free_purged(a, held[i], true, "test");
     assert_int_equal(a->dirty, 0);
@@ -622,7 +622,8 @@ static void test_stash_bound_without_decay(void **state)
 }
 
 /* A thread that frees a big batch and exits: its arena, idle now, keeps no
- * more than PM_STASH_MAX stashed for the next thread. */
+ * more than PM_STASH_MAX stashed for the next thread, after a few sweeps
+ * (the purger's). */
 static void *stash_and_exit(void *arg)
 {
     size_t stashed;
@@ -638,10 +639,17 @@ static void test_stash_of_idle_arena(void **state)
     assert_int_equal(pthread_create(&t, NULL, stash_and_exit, &a), 0);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_non_null(a);
-    _pm_arena_lock(a);
-    size_t stashed = a->stash_bytes;
-    uint32_t attached = a->attached;
-    _pm_arena_unlock(a);
+    size_t stashed;
+    uint32_t attached;
+    for (int waited = 0;; waited += 5) {
+        _pm_arena_lock(a);
+        stashed = a->stash_bytes;
+        attached = a->attached;
+        _pm_arena_unlock(a);
+        if (stashed <= PM_STASH_MAX || waited >= 3000)
+            break;
+        usleep(5000);
+    }
     if (attached != 0)
         skip(); /* another thread took the arena over meanwhile */
     assert_true(stashed <= PM_STASH_MAX);

@@ -1,0 +1,98 @@
+/*
+ * purger.c - the background purger: one thread that sweeps the arenas on
+ * time, so that memory a program freed goes back to the OS after decay_ms
+ * even when no further call comes (jemalloc's background_thread). It sits beside
+ * the core, not above it: it calls only the arenas' sweep (trim.c) and the
+ * OS layer.
+ *
+ * It starts the first time an arena has something to give back later, never
+ * inside init; sleeps without a timeout while no arena wants a sweep; and is
+ * woken when one starts to. A fork child has none until it needs one. With
+ * background_thread = 0, or where no thread can be made (a sandbox,
+ * unshare(CLONE_NEWUSER) wants a single-threaded caller), memory goes back
+ * on the calls that enter an arena, and an arena its last thread left is
+ * swept at once, as before there was a purger.
+ */
+#include "heap.h"
+
+enum { PURGER_NONE = 0, PURGER_STARTING, PURGER_RUNNING, PURGER_FAILED };
+
+static int purger_state;      /* atomic: PURGER_*                         */
+static uint32_t purger_seq;   /* futex word: bumped to wake the purger     */
+static int purger_sleeping;   /* atomic: it waits with no timeout         */
+
+static void *purger_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        uint32_t seq = __atomic_load_n(&purger_seq, __ATOMIC_ACQUIRE);
+        uint64_t now = _pm_os_now_ms(), next = UINT64_MAX;
+        uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+        for (uint32_t i = 0; i < 2 * n; i++) {
+            pm_arena_t *a = arena_slot(i, n);
+            if (!a || !__atomic_load_n(&a->sweep_wanted, __ATOMIC_ACQUIRE))
+                continue;
+            uint64_t at = _pm_arena_purger_visit(a, now);
+            if (at < next)
+                next = at;
+        }
+        if (next == UINT64_MAX) {
+            /* Why announce it: a notifier then wakes us; one that came
+             * between the scan and here changed the sequence, and the
+             * wait returns at once. */
+            __atomic_store_n(&purger_sleeping, 1, __ATOMIC_SEQ_CST);
+            _pm_os_wait(&purger_seq, seq, UINT64_MAX);
+            __atomic_store_n(&purger_sleeping, 0, __ATOMIC_RELAXED);
+        } else {
+            uint64_t now2 = _pm_os_now_ms();
+            if (next > now2)
+                _pm_os_wait(&purger_seq, seq, next - now2);
+        }
+    }
+    return NULL;
+}
+
+bool _pm_purger_usable(void)
+{
+    return PM_OPT(background_thread) &&
+           __atomic_load_n(&purger_state, __ATOMIC_RELAXED) != PURGER_FAILED;
+}
+
+bool _pm_purger_notify(void)
+{
+    if (!PM_OPT(background_thread))
+        return false;
+    int st = __atomic_load_n(&purger_state, __ATOMIC_ACQUIRE);
+    if (PM_LIKELY(st == PURGER_RUNNING)) {
+        /* Why only a sleeping one: a purger on a timer comes round anyway. */
+        if (__atomic_load_n(&purger_sleeping, __ATOMIC_SEQ_CST)) {
+            __atomic_add_fetch(&purger_seq, 1, __ATOMIC_SEQ_CST);
+            _pm_os_wake(&purger_seq);
+        }
+        return true;
+    }
+    if (st == PURGER_FAILED)
+        return false;
+    /* Why not inside init: no thread is made before the settings are in;
+     * a libc call back into pmalloc from there lands here too. */
+    if (st == PURGER_STARTING || !pm_init_done())
+        return true;
+    int none = PURGER_NONE;
+    if (!__atomic_compare_exchange_n(&purger_state, &none, PURGER_STARTING, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return none != PURGER_FAILED;
+    /* Why the state is STARTING meanwhile: thread creation may allocate
+     * (the new thread's TLS), and that call comes back here. */
+    bool ok = _pm_os_thread_start(purger_main, NULL);
+    __atomic_store_n(&purger_state, ok ? PURGER_RUNNING : PURGER_FAILED, __ATOMIC_RELEASE);
+    return ok;
+}
+
+void _pm_purger_fork_child(void)
+{
+    /* Why: threads do not survive fork; the child's first arena that wants
+     * a sweep starts its own purger. A failed start stays failed. */
+    if (purger_state != PURGER_FAILED)
+        purger_state = PURGER_NONE;
+    purger_sleeping = 0;
+}
