@@ -99,7 +99,7 @@ void _pm_remote_drain(pm_arena_t *a)
         size_t s = head_size(chunk_head(c));
         unsigned k = size_class_floor(s);
         bytes += s;
-        if (stash && k < PM_NCLASS_TC)
+        if (stash && k < PM_STASH_CLASSES())
             _pm_stash_push(a, p, k, s);
         else
             _pm_bins_free(a, c, "pm_free");
@@ -454,6 +454,57 @@ bool _pm_bins_cut_old_tail(pm_arena_t *a, size_t keep)
     return false;
 }
 
+/* Heap hp, emptied and out of a's list, leaves: as the spare when keep and
+ * there is none, else to be unmapped after unlocking. */
+static void heap_leave(pm_arena_t *a, pm_heap_t *hp, bool keep)
+{
+    a->nheaps--;
+    if (keep && !a->spare) {
+        /* Why keep it: a program that empties a heap and fills one again
+         * within a period (big blocks in turn) finds its pages resident; a
+         * sweep unmaps it after a period unused. */
+        hp->spare_gen = a->purge_gen;
+        a->spare = hp;
+    } else {
+        held_add(a, (char *)hp - hp->end);
+        hp->prev = a->release;
+        a->release = hp;
+    }
+}
+
+bool _pm_bins_retire_empty_heap(pm_arena_t *a, bool keep)
+{
+    pm_heap_t *h = a->heap, *prev = h->prev;
+    if (!prev || (char *)a->top != h->first || __atomic_load_n(&h->purging, __ATOMIC_ACQUIRE))
+        return false;
+    pm_chunk_t *fence = (pm_chunk_t *)(prev->end - PM_MIN_CHUNK);
+    uint64_t fh = chunk_head(fence);
+    if (!chunk_head_ok(fence, fh) || head_state(fh) != PM_ST_FENCE ||
+        head_size(fh) != PM_MIN_CHUNK)
+        return false; /* a top too small for a fence became the fence whole */
+    pm_chunk_t *t = fence;
+    uint64_t pinuse = PM_PREV_INUSE;
+    if (!(fh & PM_PREV_INUSE)) {
+        size_t ps = fence->prev_size;
+        t = (pm_chunk_t *)((char *)fence - ps);
+        uint64_t th = head_checked(t, "pm_malloc_trim", chunk2mem(t));
+        if (PM_UNLIKELY(head_state(th) != PM_ST_FREE || head_size(th) != ps))
+            _pm_fatal("pm_malloc_trim", chunk2mem(t),
+                      "corrupted boundary tag (chunk before a heap's fence)");
+        run_unlink(a, t, ps, "pm_malloc_trim");
+        pinuse = th & PM_PREV_INUSE;
+    }
+    chunk_head_store(a->top, 0); /* scrub: no stale pointer may find a head here */
+    if (t != fence)
+        chunk_head_store(fence, 0);
+    a->heap = prev;
+    a->top = t;
+    chunk_set(t, top_size(a), PM_ST_TOP, pinuse);
+    a->top_hi = (uintptr_t)t;
+    heap_leave(a, h, keep);
+    return true;
+}
+
 /* Free chunk c into a's bins, coalescing; clean: its pages were just given
  * back, so only what it merges with counts as dirty. */
 static void bins_free_run(pm_arena_t *a, pm_chunk_t *c, const char *call, bool clean)
@@ -516,18 +567,7 @@ static void bins_free_run(pm_arena_t *a, pm_chunk_t *c, const char *call, bool c
         while (*pp != hp)
             pp = &(*pp)->prev;
         *pp = hp->prev;
-        a->nheaps--;
-        if (PM_OPT(decay_ms) && !a->spare) {
-            /* Why keep it: a program that empties a heap and fills one
-             * again within a period (big blocks in turn) finds its pages
-             * resident; a sweep unmaps it after a period unused. */
-            hp->spare_gen = a->purge_gen;
-            a->spare = hp;
-        } else {
-            held_add(a, (char *)hp - hp->end);
-            hp->prev = a->release;
-            a->release = hp;
-        }
+        heap_leave(a, hp, PM_OPT(decay_ms) != 0);
         return;
     }
     if (PM_UNLIKELY(head_state(nh) == PM_ST_FENCE && hp != a->heap &&
@@ -535,7 +575,7 @@ static void bins_free_run(pm_arena_t *a, pm_chunk_t *c, const char *call, bool c
         s = heap_cut_tail(a, hp, c, s, h & PM_PREV_INUSE, PM_OPT(top_pad));
     /* Why (decay_ms 0 only): glibc's fastbin consolidation threshold; the
      * unlock then coalesces the stash (trim.c). */
-    if (PM_UNLIKELY(s >= 64 * PM_KIB) && a->stash_bytes && !PM_OPT(decay_ms))
+    if (PM_UNLIKELY(s >= 64 * PM_KIB) && !PM_OPT(decay_ms))
         a->consolidate = true;
     bins_insert_run(a, c, s, run);
 }
@@ -562,8 +602,10 @@ size_t _pm_bins_take_runs(pm_arena_t *a, pm_chunk_t **out, size_t max, size_t mi
             uint64_t h = head_checked(c, call, chunk2mem(c));
             size_t s = head_size(h);
             uint64_t st = stamp_of(a, c, s);
-            /* Why skip clean runs: their pages went back already. */
-            bool clean = s >= PM_PURGE_MIN && _pm_check_level == 0 && st == PM_STAMP_CLEAN;
+            /* Why skip clean runs, and runs with less than half of min
+             * dirty: their pages went back already, all or most. */
+            bool clean = s >= PM_PURGE_MIN && _pm_check_level == 0 &&
+                         (st == PM_STAMP_CLEAN || chunk_dirty_bytes(c, s) < min / 2);
             if (s >= min && !clean && (!stale_only || st < a->purge_gen)) {
                 /* Out of the bins while its pages go back, unlocked. */
                 taken += chunk_dirty_bytes(c, s);

@@ -160,6 +160,11 @@ PM_INLINE size_t request2size(size_t n)
 #define PM_NCLASS_TC   90  /* classes 0..89; 89 is 64 KiB + 16             */
 #define PM_NBINS       130 /* arena bins 0..129; 129 is 64 MiB + 16         */
 
+/* Blocks of classes below this may wait in an arena's stash. Why fewer
+ * with decay_ms 0 (glibc's trimming): glibc parks no block over 1 KiB, and
+ * a parked big block keeps free memory from joining the top. */
+#define PM_STASH_CLASSES() (PM_OPT(decay_ms) ? PM_NCLASS_TC : 65u)
+
 PM_INLINE unsigned size_class_ceil(size_t csize)
 {
     if (csize <= PM_SMALL_MAX)
@@ -467,8 +472,8 @@ void _pm_bins_free(pm_arena_t *a, pm_chunk_t *c, const char *call);
 /* The same for a run taken out to be purged: purged, its pages went back
  * and only what it coalesces with counts as dirty. */
 void _pm_bins_free_purged(pm_arena_t *a, pm_chunk_t *c, bool purged, const char *call);
-/* Take up to max free runs of min bytes or more out of the bins, largest
- * first and held as CACHED, for the caller to purge after unlocking and
+/* Take up to max free runs of min bytes or more (min / 2 of them dirty)
+ * out of the bins, largest first and held as CACHED, for the caller to purge after unlocking and
  * give back with _pm_bins_free_purged; with stale_only, only those binned
  * before the last sweep; none once budget dirty bytes are taken. Purged
  * runs stay. */
@@ -480,6 +485,10 @@ bool _pm_bins_plan_trim(pm_arena_t *a, size_t keep, pm_purge_t *pp);
 /* Give pp's pages back (no lock held) and let the heap grow over them
  * again; false if they kept their data, and then not taken to be zero. */
 bool _pm_purge_apply(pm_purge_t *pp);
+/* The newest heap holds nothing: the one before it becomes the newest
+ * again, its free tail the top (glibc's heap_trim); the emptied heap
+ * becomes the spare (keep, and none yet) or waits in a->release. */
+bool _pm_bins_retire_empty_heap(pm_arena_t *a, bool keep);
 /* Cut the free tail of one old heap (keeping keep bytes) into a->tail;
  * true if one was cut. */
 bool _pm_bins_cut_old_tail(pm_arena_t *a, size_t keep);

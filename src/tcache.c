@@ -319,7 +319,7 @@ void _pm_free_batch(void **ptrs, size_t n)
                 pm_chunk_t *c = mem2chunk(ptrs[j]);
                 size_t s = head_size(chunk_head(c));
                 unsigned k = size_class_floor(s);
-                if (stash && k < PM_NCLASS_TC)
+                if (stash && k < PM_STASH_CLASSES())
                     _pm_stash_push(a, ptrs[j], k, s);
                 else
                     _pm_bins_free(a, c, "pm_free");
@@ -416,7 +416,7 @@ void _pm_tcache_flush_all(pm_tcache_t *tc)
             for (uint32_t i = 0; i < b->count; i++) {
                 void *p = b->slots[i];
                 size_t s = head_size(chunk_head(mem2chunk(p)));
-                if (heap_of(p)->arena != a || size_class_floor(s) >= PM_NCLASS_TC) {
+                if (heap_of(p)->arena != a || size_class_floor(s) >= PM_STASH_CLASSES()) {
                     b->slots[kept++] = p;
                     continue;
                 }

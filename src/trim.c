@@ -152,6 +152,7 @@ static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_out_ba
     a->used_prev = a->used_hi;
     a->used_hi = a->in_use - a->stash_bytes;
     _pm_stash_bound(a);
+    _pm_bins_retire_empty_heap(a, true);
     spare_expire(a, false);
     top = (size_t)(a->heap->end - (char *)a->top); /* the stash may have merged into it */
     /* Why a budget: trim_threshold bytes of free memory may stay resident,
@@ -208,9 +209,10 @@ static size_t unlock_trim(pm_arena_t *a, bool may_sweep, uint64_t *next_at)
             /* glibc's rule: a free that formed a big run coalesces the
              * fastbins (here the stash), so that parked blocks do not keep
              * the top from reaching the threshold. Why the runs too: blocks
-             * parked in thread caches may still split the free memory
-             * (glibc caches no block over 1 KiB), and a run past the
-             * threshold is what would have joined the top. */
+             * in thread caches may still split the free memory (glibc
+             * caches none over 1 KiB), and glibc gives a freed block over
+             * its mmap threshold back at once: a free run past the trim
+             * threshold goes back on the free that formed it. */
             a->consolidate = false;
             _pm_stash_consolidate(a);
             top = (size_t)(a->heap->end - (char *)a->top);
@@ -219,6 +221,12 @@ static size_t unlock_trim(pm_arena_t *a, bool may_sweep, uint64_t *next_at)
                                            SIZE_MAX, false, "pm_free");
             if (nheld)
                 batch_out(a, &ob, held, nheld);
+        }
+        /* glibc's heap_trim: an emptied newest heap goes at once. */
+        if (PM_UNLIKELY((char *)a->top == a->heap->first)) {
+            while (_pm_bins_retire_empty_heap(a, false))
+                ;
+            top = (size_t)(a->heap->end - (char *)a->top);
         }
         if (PM_UNLIKELY(top > trim_threshold() + PM_MIN_CHUNK))
             purge = _pm_bins_plan_trim(a, PM_OPT(top_pad), &pp);
@@ -335,6 +343,8 @@ int _pm_trim_arena(pm_arena_t *a, size_t pad)
     _pm_arena_lock(a);
     _pm_remote_drain(a);
     _pm_stash_consolidate(a);
+    while (_pm_bins_retire_empty_heap(a, false))
+        released = 1;
     if (a->spare) {
         spare_expire(a, true);
         released = 1;

@@ -34,6 +34,8 @@ usage: run.sh [options]
                      throughput against threads
   --sweep-threads "1 2 4"   thread counts for --sweep
   --timeout S        kill a run after S seconds and count it as failed (default 120)
+  --load N           run everything beside N CPU-bound processes (a loaded machine:
+                     wall time then passes while a workload waits for the CPU)
   --publish          also copy the table and chart to SRCDIR/tests/bench/report/
   --list             list the workloads and exit
   --bindir DIR       where the workload programs are (default tests/bench)
@@ -58,6 +60,7 @@ publish=0
 only=
 allocs="pmalloc glibc jemalloc tcmalloc mimalloc"
 limit=120
+cpu_load=0
 user_args=
 
 # The report quotes the command line; the options make adds are not in it.
@@ -84,6 +87,7 @@ while [ $# -gt 0 ]; do
     --sweep) sweep=1; need=1 ;;
     --sweep-threads) sweep_threads=$(echo "${2-}" | tr ',' ' ') ;;
     --timeout) limit=${2-} ;;
+    --load) cpu_load=${2-} ;;
     --publish) publish=1; need=1 ;;
     --list) echo $WORKLOADS; exit 0 ;;
     --bindir) bindir=${2-} ;;
@@ -197,7 +201,8 @@ fi
 
 mkdir -p "$out/logs" || exit 1
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pm-bench.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
+load_pids=
+trap 'rm -rf "$tmp"; [ -z "$load_pids" ] || kill $load_pids 2>/dev/null' EXIT
 trap 'exit 130' INT TERM
 csv="$out/$base.csv"
 echo "workload,allocator,threads,run,wall_s,maxrss_kib,ops,status" >"$csv"
@@ -293,6 +298,15 @@ done
 preloads=${preloads%;}
 # other work on the machine skews the timings: the report says how busy it was
 load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+# --load N: busy loops beside the workloads, for as long as they run
+i=0
+while [ "$i" -lt "$cpu_load" ]; do
+    sh -c 'while :; do :; done' &
+    load_pids="$load_pids $!"
+    i=$((i + 1))
+done
+[ "$cpu_load" -gt 0 ] && load="$load; beside $cpu_load CPU-bound processes (--load $cpu_load)"
+
 start=$(date +%s)
 echo "run.sh: $base: allocators: $active; workloads: $(echo $workloads); runs: $runs" >&2
 if [ $sweep = 1 ]; then

@@ -611,7 +611,8 @@ static int child_decay_mallopt(void)
     return decay_hole();
 }
 
-/* decay 0: a hole stays until pm_malloc_trim, which gives it back at once. */
+/* decay 0, a hole under trim_threshold: it stays until pm_malloc_trim,
+ * which gives it back at once. */
 static int child_decay_trim(void)
 {
     void *before = pm_malloc(100000), *hole = pm_malloc(8 * PMT_MIB);
@@ -676,7 +677,11 @@ static void test_decay(void **state)
     const char *dflt[] = { "PMT_WAIT_MS=30", "PMT_EXPECT=falls", NULL };
     const char *fast[] = { "PM_DECAY_MS=1", "PMT_WAIT_MS=5", "PMT_EXPECT=falls", NULL };
     const char *slow[] = { "PM_DECAY_MS=100000", "PMT_WAIT_MS=30", "PMT_EXPECT=stays", NULL };
-    const char *off[] = { "PM_DECAY_MS=0", "PMT_WAIT_MS=30", "PMT_EXPECT=stays", NULL };
+    /* decay 0: a hole past trim_threshold goes on its free (glibc maps a
+     * block that big and unmaps it on free), one under it stays. */
+    const char *off[] = { "PM_DECAY_MS=0", "PM_TRIM_THRESHOLD=32M", "PMT_WAIT_MS=30",
+                          "PMT_EXPECT=stays", NULL };
+    const char *off_past[] = { "PM_DECAY_MS=0", "PMT_WAIT_MS=1", "PMT_EXPECT=falls", NULL };
     const char *mopt[] = { "PM_DECAY_MS=100000", "PMT_WAIT_MS=30", "PMT_EXPECT=falls", NULL };
     const char *small[] = { "PMT_WAIT_MS=30", "PMT_WAIT_SMALL=1", "PMT_EXPECT=falls", NULL };
     pmt_run_case_ok("decay", dflt, 30);
@@ -684,6 +689,7 @@ static void test_decay(void **state)
     pmt_run_case_ok("decay", fast, 30);
     pmt_run_case_ok("decay", slow, 30);
     pmt_run_case_ok("decay", off, 30);
+    pmt_run_case_ok("decay", off_past, 30);
     pmt_run_case_ok("decay_mallopt", mopt, 30);
     pmt_run_case_ok("decay_trim", off, 30);
     const char *slow_exit[] = { "PM_DECAY_MS=100000", "PM_BACKGROUND_THREAD=0",
