@@ -40,7 +40,7 @@ enum pm_opt_kind {
       "requests of at least this many bytes get their own mmap")                    \
     X(trim_threshold, "PM_TRIM_THRESHOLD", "trim_threshold", PM_TRIM_THRESHOLD,     \
       128 * PM_KIB, 0, (size_t)INT32_MAX, PM_KIND_SIZE,                              \
-      "a free top larger than this is given back to the OS (see decay_ms)")         \
+      "free memory an arena keeps resident beyond this goes back (see decay_ms)")    \
     X(top_pad, "PM_TOP_PAD", "top_pad", PM_TOP_PAD, 128 * PM_KIB, 0,                \
       PM_MMAP_THRESHOLD_MAX, PM_KIND_SIZE, "extra bytes taken when a heap grows")   \
     X(mmap_max, "PM_MMAP_MAX", "mmap_max", PM_MMAP_MAX, 65536, 0, (size_t)INT32_MAX, \
@@ -62,7 +62,7 @@ enum pm_opt_kind {
     X(mmap_dynamic, "PM_MMAP_DYNAMIC", "mmap_dynamic", PM_MMAP_DYNAMIC, 0, 0, 1,     \
       PM_KIND_BOOL, "unset thresholds start at 128K and rise to each freed mapping, as glibc") \
     X(decay_ms, "PM_DECAY_MS", "decay_ms", PM_DECAY_MS, 10, 0, 3600000, PM_KIND_COUNT, \
-      "free heap memory unused this many ms goes back to the OS (0: top at once)") \
+      "free heap memory unused this many ms goes back to the OS (0: at the free)") \
     X(background_thread, "PM_BACKGROUND_THREAD", "background_thread",                \
       PM_BACKGROUND_THREAD, 1, 0, 1, PM_KIND_BOOL,                                   \
       "a thread gives back memory that sits unused while no call comes (decay_ms)")

@@ -1,9 +1,9 @@
 /*
  * purger.c - the background purger: one thread that sweeps the arenas on
  * time, so that memory a program freed goes back to the OS after decay_ms
- * even when no further call comes (jemalloc's background_thread). It sits beside
- * the core, not above it: it calls only the arenas' sweep (trim.c) and the
- * OS layer.
+ * even when no further call comes (jemalloc's background_thread). It sits
+ * beside the core, not above it: it calls only the arenas' sweep (trim.c)
+ * and the OS layer.
  *
  * It starts the first time an arena has something to give back later, never
  * inside init; sleeps without a timeout while no arena wants a sweep; and is
@@ -27,7 +27,10 @@ static void *purger_main(void *arg)
     for (;;) {
         uint32_t seq = __atomic_load_n(&purger_seq, __ATOMIC_ACQUIRE);
         uint64_t now = _pm_os_now_ms(), next = UINT64_MAX;
-        uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+        /* Why look: background_thread may have been turned off since; the
+         * thread then sleeps until it is turned on and needed again. */
+        uint32_t n = PM_OPT(background_thread) ? __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE)
+                                               : 0;
         for (uint32_t i = 0; i < 2 * n; i++) {
             pm_arena_t *a = arena_slot(i, n);
             if (!a || !__atomic_load_n(&a->sweep_wanted, __ATOMIC_ACQUIRE))
@@ -94,5 +97,10 @@ void _pm_purger_fork_child(void)
      * a sweep starts its own purger. A failed start stays failed. */
     if (purger_state != PURGER_FAILED)
         purger_state = PURGER_NONE;
+#ifdef PM_TSAN
+    /* ThreadSanitizer cannot start threads in the child of a multi-threaded
+     * fork (it dies); the child gives memory back on its own calls. */
+    purger_state = PURGER_FAILED;
+#endif
     purger_sleeping = 0;
 }

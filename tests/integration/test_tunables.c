@@ -585,8 +585,11 @@ static int decay_hole(void)
     PMT_REQUIRE_HEAP_OK();
     fprintf(stderr, "pmt: rss %zu -> %zu\n", rss_full, rss_freed);
     const char *expect = getenv("PMT_EXPECT");
+    /* Why less under a sanitizer: its runtime keeps pages of its own for
+     * the hole (all 8 MiB are purged; the RSS falls by 6 MiB or so). */
     if (expect && strcmp(expect, "falls") == 0)
-        PMT_REQUIRE(rss_freed + 6 * PMT_MIB <= rss_full, "RSS did not fall");
+        PMT_REQUIRE(rss_freed + (PMT_SANITIZER ? 4 : 6) * PMT_MIB <= rss_full,
+                    "RSS did not fall");
     else
         PMT_REQUIRE(rss_freed + 2 * PMT_MIB >= rss_full, "RSS fell");
     /* The hole is reused whole, purged or not, and reads as what it is. */
