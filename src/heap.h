@@ -607,6 +607,7 @@ void _pm_out_batches_return(pm_arena_t *a);
  * or wake it. False if there is none (setting off, or no thread could be
  * made): then the caller gives idle memory back itself. */
 bool _pm_purger_notify(void);
+extern int _pm_purger_running; /* atomic: a purger thread runs here */
 /* Is a purger thread there (or can one be made) to sweep idle arenas? */
 bool _pm_purger_usable(void);
 /* In a fork child: no purger runs there until one is needed. */

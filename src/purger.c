@@ -18,6 +18,7 @@
 enum { PURGER_NONE = 0, PURGER_STARTING, PURGER_RUNNING, PURGER_FAILED };
 
 static int purger_state;      /* atomic: PURGER_*                         */
+int _pm_purger_running;       /* atomic: a purger runs in this process    */
 static uint32_t purger_seq;   /* futex word: bumped to wake the purger     */
 static int purger_sleeping;   /* atomic: it waits with no timeout         */
 
@@ -88,6 +89,7 @@ bool _pm_purger_notify(void)
      * (the new thread's TLS), and that call comes back here. */
     bool ok = _pm_os_thread_start(purger_main, NULL);
     __atomic_store_n(&purger_state, ok ? PURGER_RUNNING : PURGER_FAILED, __ATOMIC_RELEASE);
+    __atomic_store_n(&_pm_purger_running, ok, __ATOMIC_RELEASE);
     return ok;
 }
 
@@ -97,6 +99,7 @@ void _pm_purger_fork_child(void)
      * a sweep starts its own purger. A failed start stays failed. */
     if (purger_state != PURGER_FAILED)
         purger_state = PURGER_NONE;
+    _pm_purger_running = 0;
 #ifdef PM_TSAN
     /* ThreadSanitizer cannot start threads in the child of a multi-threaded
      * fork (it dies); the child gives memory back on its own calls. */

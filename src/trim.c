@@ -236,9 +236,10 @@ static size_t unlock_trim(pm_arena_t *a, bool may_sweep, uint64_t *next_at)
         if ((uintptr_t)a->top > a->top_hi)
             a->top_hi = (uintptr_t)a->top;
         bool wanted = sweep_wanted(a, top);
-        /* Why on a change only: the purger, once woken, keeps coming while
-         * the arena wants it (see _pm_arena_purger_visit). */
-        notify = wanted && !__atomic_load_n(&a->sweep_wanted, __ATOMIC_RELAXED);
+        /* Why on a change, or while there is no purger (none started yet, a
+         * fork child): one woken keeps coming while the arena wants it. */
+        notify = wanted && (!__atomic_load_n(&a->sweep_wanted, __ATOMIC_RELAXED) ||
+                            !__atomic_load_n(&_pm_purger_running, __ATOMIC_RELAXED));
         __atomic_store_n(&a->sweep_wanted, wanted, __ATOMIC_RELEASE);
         pm_arena_t *b = __atomic_load_n(&a->big, __ATOMIC_ACQUIRE);
         if (!a->is_big && !next_at && b && __atomic_load_n(&b->sweep_wanted, __ATOMIC_RELAXED))

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <pmalloc.h>
+#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -118,9 +119,9 @@ static int child_busy(void)
     rt_fill(RT_TOTAL);
     size_t before = pmt_rss_bytes(), arena = pm_mallinfo().arena;
     rt_free_all();
-    size_t want = before - RT_TOTAL * 3 / 4, rss = pmt_rss_bytes();
+    size_t want = before - RT_TOTAL * 3 / 4, rss = pmt_rss_bytes(), now_arena = arena;
     double t0 = pmt_now();
-    while (rss > want && pmt_now() - t0 < RT_WAIT_MS / 1e3) {
+    while ((rss > want || now_arena >= arena / 4) && pmt_now() - t0 < RT_WAIT_MS / 1e3) {
         void *q[64];
         for (int i = 0; i < 64; i++)
             q[i] = pm_malloc(100);
@@ -128,12 +129,12 @@ static int child_busy(void)
             pm_free(q[i]);
         usleep(5000);
         rss = pmt_rss_bytes();
+        now_arena = pm_mallinfo().arena;
     }
     fprintf(stderr, "pmt: busy: RSS %zu -> %zu KiB in %.0f ms\n", before >> 10, rss >> 10,
             (pmt_now() - t0) * 1e3);
     PMT_REQUIRE(rss <= want, "busy: RSS %zu -> %zu KiB", before >> 10, rss >> 10);
-    PMT_REQUIRE(pm_mallinfo().arena < arena / 4, "busy: arena %zu of %zu",
-                pm_mallinfo().arena, arena);
+    PMT_REQUIRE(now_arena < arena / 4, "busy: arena %zu of %zu", now_arena, arena);
     return 0;
 }
 
@@ -322,7 +323,105 @@ static int child_reuse_no_refault(void)
     return 0;
 }
 
+/* Threads of this process (/proc/self/task), and the first one other than
+ * the caller in *other (0 if none). */
+static int rt_tasks(long *other)
+{
+    int n = 0;
+    *other = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        n++;
+        long tid = atol(e->d_name);
+        if (tid != (long)gettid() && !*other)
+            *other = tid;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Voluntary context switches of thread tid so far (its wake-ups). */
+static long rt_wakeups(long tid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *v = strstr(buf, "voluntary_ctxt_switches:");
+    return v ? atol(v + strlen("voluntary_ctxt_switches:")) : -1;
+}
+
+/* The purger: no thread before there is memory to give back, one after;
+ * asleep, not woken, once all went back; none with PM_BACKGROUND_THREAD=0
+ * (memory still goes back on the calls). */
+static int child_purger_lifecycle(void)
+{
+    bool off = getenv("PMT_OFF") != NULL;
+    long other;
+    void *keep = pm_malloc(100);
+    PMT_REQUIRE(rt_tasks(&other) == 1, "a thread before any free");
+    rt_fill(RT_TOTAL);
+    size_t before = pmt_rss_bytes();
+    rt_free_all();
+    if (off) {
+        usleep(200 * 1000);
+        PMT_REQUIRE(rt_tasks(&other) == 1, "a thread with background_thread 0");
+        pm_free(pm_malloc(40000)); /* a call that enters the arena sweeps it */
+        usleep(50 * 1000);
+        pm_free(pm_malloc(40000));
+        size_t after = pmt_rss_wait_below(before - RT_TOTAL / 2, 100);
+        for (int i = 0; i < 60 && after > before - RT_TOTAL / 2; i++) {
+            pm_free(pm_malloc(40000));
+            usleep(50 * 1000);
+            after = pmt_rss_bytes();
+        }
+        PMT_REQUIRE(after <= before - RT_TOTAL / 2, "no purger: RSS %zu -> %zu KiB",
+                    before >> 10, after >> 10);
+        pm_free(keep);
+        return 0;
+    }
+    size_t after = pmt_rss_wait_below(before - RT_TOTAL * 3 / 4, RT_WAIT_MS);
+    PMT_REQUIRE(after <= before - RT_TOTAL * 3 / 4, "RSS %zu -> %zu KiB", before >> 10,
+                after >> 10);
+    PMT_REQUIRE(rt_tasks(&other) == 2 && other, "no purger thread");
+    usleep(100 * 1000); /* the last sweeps */
+    long w0 = rt_wakeups(other);
+    usleep(300 * 1000);
+    long w1 = rt_wakeups(other);
+    fprintf(stderr, "pmt: purger %ld woke %ld times in 300 ms idle\n", other, w1 - w0);
+    PMT_REQUIRE(w0 >= 0 && w1 - w0 <= 2, "the purger woke %ld times while idle", w1 - w0);
+    /* A forked child has none until it has memory to give back. */
+    pid_t pid = fork();
+    PMT_REQUIRE(pid >= 0, "fork");
+    if (pid == 0) {
+        if (rt_tasks(&other) != 1)
+            _exit(3);
+        rt_fill(RT_TOTAL);
+        size_t full = pmt_rss_bytes();
+        rt_free_all();
+        size_t rss = pmt_rss_wait_below(full - RT_TOTAL * 3 / 4, RT_WAIT_MS);
+        _exit(rss <= full - RT_TOTAL * 3 / 4 && rt_tasks(&other) == 2 ? 0 : 4);
+    }
+    int st = 0;
+    PMT_REQUIRE(waitpid(pid, &st, 0) == pid, "waitpid");
+    PMT_REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "forked child status %d", st);
+    pm_free(keep);
+    return 0;
+}
+
 static const pmt_case_t cases[] = {
+    { "purger_lifecycle", child_purger_lifecycle },
     { "idle", child_idle },
     { "busy", child_busy },
     { "at_last_free", child_at_last_free },
@@ -392,8 +491,22 @@ static void test_exited_thread(void **state)
 static void test_forked_child_frees(void **state)
 {
     (void)state;
+    if (PMT_TSAN)
+        skip(); /* no purger in a TSan fork child (it cannot start threads) */
     const char *env[] = { "PMT_SIZES=small", "PMT_ORDER=rnd", NULL };
     pmt_run_case_ok("fork_frees", env, 30);
+}
+
+static void test_purger_lifecycle(void **state)
+{
+    (void)state;
+    if (PMT_TSAN)
+        skip(); /* its runtime has threads of its own, and none after fork */
+    const char *on[] = { "PMT_SIZES=small", "PMT_ORDER=rnd", NULL };
+    const char *off[] = { "PMT_SIZES=small", "PMT_ORDER=rnd", "PM_BACKGROUND_THREAD=0",
+                          "PMT_OFF=1", NULL };
+    pmt_run_case_ok("purger_lifecycle", on, 60);
+    pmt_run_case_ok("purger_lifecycle", off, 60);
 }
 
 static void test_trim_fragmented_vs_glibc(void **state)
@@ -442,6 +555,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_threshold_1g_keeps),
         cmocka_unit_test(test_exited_thread),
         cmocka_unit_test(test_forked_child_frees),
+        cmocka_unit_test(test_purger_lifecycle),
         cmocka_unit_test(test_trim_fragmented_vs_glibc),
         cmocka_unit_test(test_rounds_under_address_limit),
         cmocka_unit_test(test_reuse_does_not_refault),
