@@ -109,7 +109,9 @@ bool _pm_arena_trylock(pm_arena_t *a)
 /* A new arena in a heap of its own (not yet registered); NULL on ENOMEM. */
 static pm_arena_t *arena_map(void)
 {
-    size_t hoff = (sizeof(pm_heap_t) + 15) & ~(size_t)15;
+    /* Why the arena's own alignment: its remote list sits on a line of
+     * its own (64 bytes), and the heap header is not a multiple of that. */
+    size_t al = _Alignof(pm_arena_t), hoff = (sizeof(pm_heap_t) + al - 1) & ~(al - 1);
     size_t first = heap_first_offset(hoff + sizeof(pm_arena_t));
     pm_heap_t *h = heap_map(NULL, first);
     if (!h)
