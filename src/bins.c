@@ -83,6 +83,7 @@ void _pm_remote_drain(pm_arena_t *a)
         return;
     void *p = __atomic_exchange_n(&a->remote_head, NULL, __ATOMIC_ACQUIRE);
     bool stash = _pm_check_level == 0 && !PM_OPT(perturb);
+    unsigned nstash = PM_STASH_CLASSES();
     size_t bytes = 0;
     while (p) {
         uint64_t *w = p;
@@ -99,7 +100,7 @@ void _pm_remote_drain(pm_arena_t *a)
         size_t s = head_size(chunk_head(c));
         unsigned k = size_class_floor(s);
         bytes += s;
-        if (stash && k < PM_STASH_CLASSES())
+        if (stash && k < nstash)
             _pm_stash_push(a, p, k, s);
         else
             _pm_bins_free(a, c, "pm_free");

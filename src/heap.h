@@ -294,21 +294,6 @@ typedef struct pm_arena {
     uint64_t sweep_at;      /* ms: the next sweep is due                   */
     uintptr_t top_hi;       /* highest top start seen since the last sweep */
     size_t purged;          /* bytes given back (stats)                    */
-    size_t clean;           /* bytes of binned runs whose pages went back
-                             * (not resident: pm_mallinfo's arena leaves
-                             * them out)                                  */
-    /* the sweep period adapts: it doubles (up to PM_DECAY_STRETCH x
-     * decay_ms) while what a sweep gave back is taken again before the
-     * next one (a busy program on a shared CPU), and falls back to decay_ms
-     * once that stops or the arena sits idle */
-    uint32_t period_ms;     /* 0: decay_ms                                */
-    size_t refault;         /* bytes of given-back memory carved again
-                             * since the last sweep                      */
-    size_t last_gave;       /* bytes the last sweep gave back            */
-    uint64_t calls;         /* slow-path calls that left the arena        */
-    uint64_t purger_seen;   /* calls at the purger's last visit           */
-    bool consolidate;       /* decay_ms 0: a free formed a run of 64 KiB
-                             * or more; the stash is coalesced at unlock */
     uint16_t zero_skip;     /* recycled callocs to memset unchecked, and   */
     uint16_t zero_dense;    /* checks in a row that found them resident
                              * (alloc.c; relaxed atomics)                 */
@@ -335,6 +320,22 @@ typedef struct pm_arena {
     size_t used_prev;       /* it: the stash may hold as much as either  */
     void *stash[PM_NCLASS_TC];
     uint32_t stash_count[PM_NCLASS_TC];
+    size_t clean;           /* bytes of binned runs whose pages went back
+                             * (not resident: pm_mallinfo's arena leaves
+                             * them out)                                  */
+    /* the sweep period adapts: it doubles (up to PM_DECAY_STRETCH x
+     * decay_ms) while what a sweep gave back is taken again before the
+     * next one (a busy program on a shared CPU), and falls back to decay_ms
+     * once that stops or the arena sits idle */
+    uint32_t period_ms;     /* 0: decay_ms                                */
+    size_t refault;         /* bytes of given-back memory carved again
+                             * since the last sweep                      */
+    size_t last_gave;       /* bytes the last sweep gave back            */
+    uint64_t calls;         /* slow-path calls that left the arena (atomic:
+                             * the purger reads it unlocked)              */
+    uint64_t purger_seen;   /* calls at the purger's last look (atomic)   */
+    bool consolidate;       /* decay_ms 0: a free formed a run of 64 KiB
+                             * or more; the stash is coalesced at unlock */
     /* blocks other threads freed, pushed without the lock (a chain through
      * their second words); whoever holds the lock next drains them */
     void *remote_head __attribute__((aligned(64)));

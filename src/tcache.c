@@ -313,13 +313,14 @@ void _pm_free_batch(void **ptrs, size_t n)
         /* With checks on, blocks go straight to the bins, where the fill
          * and canary rules are kept in one place. */
         bool stash = _pm_check_level == 0 && !PM_OPT(perturb);
+        unsigned nstash = PM_STASH_CLASSES();
         _pm_arena_lock(a);
         for (size_t j = i; j < n; j++) {
             if (ptrs[j] && heap_of(ptrs[j])->arena == a) {
                 pm_chunk_t *c = mem2chunk(ptrs[j]);
                 size_t s = head_size(chunk_head(c));
                 unsigned k = size_class_floor(s);
-                if (stash && k < PM_STASH_CLASSES())
+                if (stash && k < nstash)
                     _pm_stash_push(a, ptrs[j], k, s);
                 else
                     _pm_bins_free(a, c, "pm_free");
@@ -410,13 +411,14 @@ void _pm_tcache_flush_all(pm_tcache_t *tc)
     pm_arena_t *a = tc->arena;
     if (a && _pm_check_level == 0 && !PM_OPT(perturb)) {
         bool locked = false;
+        unsigned nstash = PM_STASH_CLASSES();
         for (unsigned k = 0; k < tc->nclass; k++) {
             pm_tbin_t *b = &tc->bins[k];
             uint32_t kept = 0;
             for (uint32_t i = 0; i < b->count; i++) {
                 void *p = b->slots[i];
                 size_t s = head_size(chunk_head(mem2chunk(p)));
-                if (heap_of(p)->arena != a || size_class_floor(s) >= PM_STASH_CLASSES()) {
+                if (heap_of(p)->arena != a || size_class_floor(s) >= nstash) {
                     b->slots[kept++] = p;
                     continue;
                 }

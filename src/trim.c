@@ -118,13 +118,12 @@ static void period_adapt(pm_arena_t *a, size_t decay)
 }
 
 /* Does a hold anything a later sweep would give back? (lock held) */
-static bool sweep_wanted(pm_arena_t *a, size_t top)
+static inline bool sweep_wanted(pm_arena_t *a, size_t top)
 {
     /* Why these floors: a sweep keeps top_pad of the top (trim_threshold
      * where that is more) and PM_STASH_MAX of the stash. */
     size_t floor = trim_threshold() > PM_OPT(top_pad) ? trim_threshold() : PM_OPT(top_pad);
-    return a->dirty + top > floor + _pm_os_page_size() || a->stash_bytes > PM_STASH_MAX ||
-           a->spare;
+    return a->dirty + top > floor + PM_PURGE_MIN || a->stash_bytes > PM_STASH_MAX || a->spare;
 }
 
 /* A spare heap that sat unused for a whole sweep goes, or with force any
@@ -183,7 +182,8 @@ static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_out_ba
 
 void _pm_arena_unlock_trim(pm_arena_t *a)
 {
-    a->calls++;
+    /* Why atomic: the purger reads it without the lock. */
+    __atomic_store_n(&a->calls, a->calls + 1, __ATOMIC_RELAXED);
     unlock_trim(a, true, NULL);
 }
 
@@ -287,15 +287,21 @@ static size_t unlock_trim(pm_arena_t *a, bool may_sweep, uint64_t *next_at)
 
 uint64_t _pm_arena_purger_visit(pm_arena_t *a, uint64_t now)
 {
+    /* Why leave an arena that calls entered since the last visit: they
+     * sweep it on time themselves, and the purger taking its lock would
+     * only make them wait (or move). Come back in a period. */
+    uint64_t calls = __atomic_load_n(&a->calls, __ATOMIC_RELAXED);
+    if (calls != __atomic_load_n(&a->purger_seen, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&a->purger_seen, calls, __ATOMIC_RELAXED);
+        return now + (PM_OPT(decay_ms) ? PM_OPT(decay_ms) : 1);
+    }
     /* Why not wait: its holder is at work and may sweep it itself. */
     if (!_pm_arena_trylock(a))
         return now + 1;
-    /* Why: no call entered the arena since the last visit, so it sits idle
-     * and its period runs on wall time again (a stretched period would
-     * keep an idle program's memory for seconds). */
-    if (a->calls == a->purger_seen)
-        a->period_ms = 0;
-    a->purger_seen = a->calls;
+    /* Why: no call entered the arena for a period, so it sits idle and its
+     * period runs on wall time again (a stretched period would keep an idle
+     * program's memory for seconds). */
+    a->period_ms = 0;
     uint64_t next = UINT64_MAX;
     unlock_trim(a, true, &next);
     return next;
