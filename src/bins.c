@@ -571,8 +571,12 @@ static void bins_free_run(pm_arena_t *a, pm_chunk_t *c, const char *call, bool c
         heap_leave(a, hp, PM_OPT(decay_ms) != 0);
         return;
     }
+    /* Why with decay_ms 0 only: a cut tail is lost to the heap until it
+     * empties (its pages are mapped anew then); decay purges the run's pages
+     * instead and keeps its room, for the next big block to fault back in. */
     if (PM_UNLIKELY(head_state(nh) == PM_ST_FENCE && hp != a->heap &&
-                    s > trim_threshold() + PM_MIN_CHUNK && !a->tail.len))
+                    s > trim_threshold() + PM_MIN_CHUNK && !a->tail.len) &&
+        !PM_OPT(decay_ms))
         s = heap_cut_tail(a, hp, c, s, h & PM_PREV_INUSE, PM_OPT(top_pad));
     /* Why (decay_ms 0 only): glibc's fastbin consolidation threshold; the
      * unlock then coalesces the stash (trim.c). */

@@ -19,6 +19,7 @@
     X(dirty, "unpurged", a->dirty)                          \
     X(purged, "purged", a->purged)                          \
     X(purged_free, "purged free", a->clean)                 \
+    X(period, "period ms", (size_t)(a->period_ms ? a->period_ms : PM_OPT(decay_ms))) \
     X(heaps, "heaps", a->nheaps)                            \
     X(threads, "threads", (size_t)__atomic_load_n(&a->attached, __ATOMIC_RELAXED)) \
     X(locks, "locks", (size_t)a->lock_acquired)             \
