@@ -591,11 +591,13 @@ size_t _pm_usable(pm_chunk_t *c, uint64_t head);
 
 /* trim.c */
 int _pm_trim_arena(pm_arena_t *a, size_t pad);
-/* Unlock a (locked), trimming its top first if it grew past the threshold:
- * the plan is made under the lock, the madvise after it. */
+/* Unlock a (locked) after a call that entered it: a sweep when one is due
+ * (decay_ms 0: the top trimmed past the threshold); the plan is made under
+ * the lock, the madvise after it. */
 void _pm_arena_unlock_trim(pm_arena_t *a);
-/* The same for an arena its last thread just left: what decay would give
- * back over the next sweeps goes now (a run's worth of the largest). */
+/* The same for an arena its last thread just left: it ages like any other
+ * where a purger runs; without one, what decay would give back over the
+ * next sweeps goes now. */
 void _pm_arena_unlock_idle(pm_arena_t *a);
 /* In a fork child (a locked): the runs other threads were purging go back
  * to a's bins, unpurged. */

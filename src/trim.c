@@ -1,15 +1,16 @@
 /*
- * trim.c - giving memory back to the OS. With decay_ms 0, a free top larger
- * than trim_threshold is cut back to top_pad on the free that makes it so,
- * as glibc does (a free that forms a run of 64 KiB or more coalesces the
- * stash first, as glibc consolidates its fastbins). With decay_ms > 0 (the
- * default), memory goes back once it has sat unused for a while, as
- * jemalloc's and mimalloc's decay: at most once a sweep period an arena
- * sweep gives back the free runs of PM_PURGE_MIN or more that were already
- * free at the sweep before (whole pages only), the part of a top over
- * trim_threshold that no allocation reached since then, and a spare heap
- * left empty since then. Sweeps run on the slow-path calls that enter an
- * arena and, for arenas nobody calls into, on the purger thread
+ * trim.c - giving memory back to the OS. With decay_ms 0, glibc's trimming:
+ * a free top larger than trim_threshold is cut back to top_pad on the free
+ * that makes it so, an emptied newest heap goes, and a free that forms a
+ * run of 64 KiB or more coalesces the stash (as glibc consolidates its
+ * fastbins) and gives back the runs past trim_threshold. With decay_ms > 0
+ * (the default), memory goes back once it has sat unused for a while, as
+ * jemalloc's and mimalloc's decay: once a sweep period an arena sweep gives
+ * back the free runs of PM_PURGE_MIN or more that were already free at the
+ * sweep before (whole pages only, while over trim_threshold), the part of a
+ * top over trim_threshold that no allocation reached since then, and a
+ * spare heap left empty since then. Sweeps run on the slow-path calls that
+ * enter an arena and, for arenas nobody calls into, on the purger thread
  * (purger.c). The period is decay_ms, stretched while what a sweep gave
  * back is taken again before the next one. pm_malloc_trim returns
  * everything at once. The plan is made under the arena lock, the madvise
