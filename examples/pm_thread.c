@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pm_thread.c - demo: many threads allocating and freeing through pmalloc at
  * once, some blocks freed by a thread other than the one that allocated

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tuning.c - demo: tune pmalloc from the program with pm_mallopt, check
  * every return value, and show what each setting does: where a 200 KiB

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pmalloc.h - public interface of pmalloc, a thread-safe arena allocator.
  *

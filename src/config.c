@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.c - where the settings come from and how to see them: the load at
  * init (defaults, then the ini file through inih, then the environment),

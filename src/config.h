@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.h - the configuration layer's internal interface, shared by
  * options.c (values, environment, pm_mallopt, the bad-config policy),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap.h - the core's shared definitions: chunks, heaps, arenas, size
  * classes and the thread cache, plus the inline helpers every layer uses.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * init.c - the one init routine and the settings glue. pm_init runs once
  * (pthread_once), before anything else: it loads the settings (defaults < ini

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * options.c - the tunables: the PM_OPTIONS table expanded into descriptors,
  * value parsing and formatting, the environment layer, pm_mallopt's store,

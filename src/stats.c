@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.c - what the allocator holds and hands out: pm_mallinfo and
  * pm_malloc_stats. Per-arena counters live next to each arena's lock and are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tcache.c - the per-thread cache: for each small size class a bounded
  * stack of free blocks, kept in an array (never in the freed memory, so

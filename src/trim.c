@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trim.c - giving memory back to the OS. With decay_ms 0, a free top larger
  * than trim_threshold is cut back to top_pad after each free, as glibc

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pmalloc-config - look at pmalloc's configuration from the shell: check an
  * ini file (--check), show the settings a program started here would get

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cfgtest.h - helpers for the configuration tests that link the internals:
  * a scratch directory for ini files, a clean PM_* environment per test, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config_file.c - every configuration diagnostic, from the environment,
  * the ini file and pm_mallopt: its text, its line number, that it is said

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config_tool.c - the pmalloc-config command, run as a program from the
  * build tree ($PM_TEST_BUILDDIR/pmalloc-config): --check (exit status and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config_values.c - the value parser and formatter (_pm_opt_parse,
  * _pm_opt_format) and the name helpers: units, hex, ranges, overflow,

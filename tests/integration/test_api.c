@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_api.c - every public call of pmalloc and its edge cases (issue 2),
  * through the public API only: malloc(0), alignment, impossible sizes,
