@@ -20,10 +20,6 @@
 #include "os.h"
 #include "pmalloc.h"
 
-#ifndef PM_SYSCONFDIR
-#define PM_SYSCONFDIR "/etc"
-#endif
-
 /* Sections remembered for "set twice"; more than this are still parsed. */
 #define CONFIG_MAX_SECTIONS 16
 /* Problems printed per file; the rest are counted and summed up in a note. */
