@@ -10,6 +10,11 @@
 
 #include <errno.h>
 
+const char *pm_version(void)
+{
+    return PM_VERSION_STRING;
+}
+
 uint64_t _pm_secret;
 uint64_t _pm_key_secret;
 uint64_t _pm_inuse_head[(PM_FAST_CSIZE >> 3) + 2];

@@ -1483,6 +1483,18 @@ static int child_mapping_fallback(void)
     return 0;
 }
 
+/* The library loaded is the one these headers come with; the string is
+ * the three numbers. */
+static void test_version(void **state)
+{
+    (void)state;
+    char want[64];
+    snprintf(want, sizeof want, "%d.%d.%d", PM_VERSION_MAJOR, PM_VERSION_MINOR,
+             PM_VERSION_PATCH);
+    assert_string_equal(PM_VERSION_STRING, want);
+    assert_string_equal(pm_version(), PM_VERSION_STRING);
+}
+
 static void test_mapping_fallback(void **state)
 {
     (void)state;
@@ -1677,6 +1689,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_idle_arena_gives_all_back),
         cmocka_unit_test(test_mallinfo_peak),
         cmocka_unit_test(test_mapping_fallback),
+        cmocka_unit_test(test_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
