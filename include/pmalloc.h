@@ -84,7 +84,9 @@ extern "C" {
 #define PM_DUMP_TEXT 0
 #define PM_DUMP_JSON 1
 
-/* Statistics, the fields of glibc's mallinfo2 plus the number of arenas. */
+/* Statistics, the fields of glibc's mallinfo2 plus the number of arenas and
+ * the allocator's own bytes. As glibc's, the arena heaps add up:
+ * arena == uordblks + fordblks + overhead (fsmblks is part of fordblks). */
 struct pm_mallinfo {
     size_t arena;    /* bytes currently held from the OS for arena heaps */
     size_t ordblks;  /* free chunks in the arena bins                    */
@@ -94,11 +96,17 @@ struct pm_mallinfo {
     size_t usmblks;  /* peak of arena + hblkhd (bytes)                   */
     size_t fsmblks;  /* bytes in blocks parked in thread caches, each at
                       * its cache class's size (a block may be up to a
-                      * quarter bigger: the excess reads as in use)     */
-    size_t uordblks; /* bytes in use by the program (chunk sizes)        */
-    size_t fordblks; /* bytes free in the arena heaps (bins, tops, stashes) */
+                      * quarter bigger: the excess reads as in use);
+                      * counted in fordblks too, as glibc's fastbins    */
+    size_t uordblks; /* bytes in use by the program (chunk sizes, heap
+                      * chunks only: hblkhd has the direct mappings)   */
+    size_t fordblks; /* bytes free in the arena heaps (bins, tops,
+                      * stashes, thread caches' parked blocks)         */
     size_t keepcost; /* bytes in the top chunks, releasable by trimming  */
     size_t narenas;  /* arenas created                                   */
+    size_t overhead; /* bytes of the arena heaps pmalloc uses itself: heap
+                      * headers, arena structures, and the thread caches
+                      * (one per thread that allocated, ~26 KiB each)   */
 };
 
 /* free(3): NULL is ignored; a pointer pmalloc did not hand out, or one that
