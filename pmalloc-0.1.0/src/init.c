@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * init.c - the one init routine and the settings glue. pm_init runs once
+ * (pthread_once), before anything else: it loads the settings (defaults < ini
+ * file < environment) and draws the process secret; the fork handlers are
+ * installed when the library is loaded. It allocates nothing; arenas come
+ * with the first allocation.
+ */
+#include "heap.h"
+
+#include <errno.h>
+
+const char *pm_version(void)
+{
+    return PM_VERSION_STRING;
+}
+
+uint64_t _pm_secret;
+uint64_t _pm_key_secret;
+uint64_t _pm_inuse_head[(PM_FAST_CSIZE >> 3) + 2];
+int _pm_initialized;
+int _pm_check_level;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+/* Why a thread variable, not the running thread's id: a child forked while
+ * another thread was in init would inherit that id, and glibc may give it
+ * to the child's first new thread, which would then skip init. */
+static __thread int in_init __attribute__((tls_model("initial-exec")));
+
+int _pm_alloc_begun;
+
+bool _pm_alloc_begin_slow(void)
+{
+    if (!pm_init_done())
+        return false;
+    /* Why under the options lock: a pm_mallopt(PM_CHECK) then either came
+     * before, and this thread sees its level, or after, and sees this. */
+    _pm_options_lock();
+    __atomic_store_n(&_pm_alloc_begun, 1, __ATOMIC_RELEASE);
+    _pm_options_unlock();
+    return true;
+}
+
+/* pm_mallopt asks here (options lock held) whether a change can still take
+ * effect. */
+static int options_busy(int id, size_t value)
+{
+    (void)value;
+    /* Why: blocks already handed out have no canary, fill or perturb bytes;
+     * switching now would make the checks report them as corrupt. */
+    if ((id == PM_OPT_check || id == PM_OPT_perturb) &&
+        __atomic_load_n(&_pm_alloc_begun, __ATOMIC_ACQUIRE))
+        return 1;
+    return 0;
+}
+
+/* pm_mallopt changed setting id (options lock held). */
+static void options_applied(int id)
+{
+    /* Why compare first: setting the level in force again is allowed at any
+     * time, and must not write what every allocation reads. */
+    if (id == PM_OPT_check && _pm_check_level != (int)PM_OPT(check))
+        _pm_check_level = (int)PM_OPT(check);
+    /* Why: a threshold the user sets stays where the user put it. */
+    if (id == PM_OPT_mmap_threshold || id == PM_OPT_trim_threshold ||
+        id == PM_OPT_mmap_dynamic)
+        _pm_mmap_dynamic_reset();
+}
+
+/* The thresholds mmap_dynamic moves, for the config dump. */
+static size_t options_now(int id)
+{
+    size_t d = __atomic_load_n(&_pm_mmap_dyn, __ATOMIC_RELAXED);
+    if (id == PM_OPT_mmap_threshold)
+        return d;
+    if (id == PM_OPT_trim_threshold)
+        return dyn_trim(d);
+    return 0;
+}
+
+static void init_run(void)
+{
+    in_init = 1;
+    int saved = errno;
+    /* Why now: the settings' defaults need it, and reading the CPU list
+     * under the options lock would make a syscall (and, under a preload,
+     * maybe a call back into pmalloc) while holding it. */
+    (void)_pm_os_ncpus();
+    _pm_os_random(&_pm_secret, sizeof _pm_secret);
+    _pm_secret |= 1;
+    _pm_os_random(&_pm_key_secret, sizeof _pm_key_secret);
+    _pm_key_secret |= (uint64_t)1 << 63; /* never 0 for any pointer below 2^63 */
+    for (size_t i = 0; i < sizeof _pm_inuse_head / sizeof *_pm_inuse_head; i++) {
+        size_t s = (i >> 1) << 4;
+        _pm_inuse_head[i] = s >= PM_MIN_CHUNK ? chunk_make_head(NULL, s, PM_ST_INUSE, i & 1)
+                                              : ~(uint64_t)0;
+    }
+    _pm_options_busy_hook = options_busy;
+    _pm_options_applied_hook = options_applied;
+    _pm_options_now_hook = options_now;
+    _pm_options_loaded_hook = _pm_mmap_dynamic_reset;
+    _pm_options_load();
+    _pm_check_level = (int)PM_OPT(check);
+    _pm_fork_install();
+    errno = saved;
+    __atomic_store_n(&_pm_initialized, 1, __ATOMIC_RELEASE);
+    in_init = 0;
+}
+
+void _pm_init_slow(void)
+{
+    if (in_init)
+        return; /* re-entered from inside init (a preloaded libc call) */
+    /* Why no cancellation: getrandom and the ini file's open and read are
+     * cancellation points, and a thread cancelled inside would leave the
+     * init half done, every other thread waiting for it for good. */
+    int cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+    /* Why pthread_once, not a lock: glibc's runs the routine again in a
+     * child forked while another thread was inside it; a lock would stay
+     * taken there by a thread the child does not have. */
+    pthread_once(&init_once, init_run);
+    pthread_setcancelstate(cancel, NULL);
+}
+
+/* Why the fork handlers are installed at load time, not by init: prepare
+ * handlers run in the reverse order of their installing, and one that the
+ * program or a library installed before pmalloc's first use would run
+ * after ours, with every allocator lock already taken: a pm_* call in it
+ * would wait on its own thread for good. At load time ours come first and
+ * run last, as glibc's malloc takes its locks after the handlers (not so
+ * for a handler installed before the load: README, Fork). Init installs
+ * them too, for a build that runs no constructors; there a fork while
+ * init holds the options lock would leave it taken in the child. */
+__attribute__((constructor)) static void init_fork_handlers(void)
+{
+    _pm_fork_install();
+}
+
+int pm_init(void)
+{
+    pm_ensure_init();
+    if (!pm_init_done()) {
+        errno = EBUSY; /* called from inside init (a libc call made there) */
+        return -1;
+    }
+    return 0;
+}
+
+int pm_mallopt(int param, int value)
+{
+    pm_ensure_init();
+    if (!pm_init_done()) {
+        errno = EBUSY; /* called from inside init: the settings are loading */
+        return 0;
+    }
+    return _pm_options_set(param, value);
+}

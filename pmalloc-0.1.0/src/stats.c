@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stats.c - what the allocator holds and hands out: pm_mallinfo and
+ * pm_malloc_stats. Per-arena counters live next to each arena's lock and are
+ * read under it; the cache and mapping counters are relaxed atomics.
+ */
+#include "heap.h"
+
+/* One X-macro list of the per-arena figures pm_malloc_stats prints. */
+#define PM_ARENA_STATS(X)                                   \
+    X(heap, "heap", a->held)                                \
+    X(in_use, "in use", arena_in_use(a))                    \
+    X(free, "free", a->free_bytes)                          \
+    X(free_chunks, "free chunks", a->nfree)                 \
+    X(top, "top", (size_t)(a->heap->end - (char *)a->top))  \
+    X(mmapped, "mmapped", mapped(a, false))                 \
+    X(mappings, "mappings", mapped(a, true))                \
+    X(stashed, "stashed", a->stash_bytes + remote_bytes(a))  \
+    X(quarantined, "quarantined", a->q_bytes)               \
+    X(dirty, "unpurged", a->dirty)                          \
+    X(purged, "purged", a->purged)                          \
+    X(heaps, "heaps", a->nheaps)                            \
+    X(threads, "threads", (size_t)__atomic_load_n(&a->attached, __ATOMIC_RELAXED)) \
+    X(locks, "locks", (size_t)a->lock_acquired)             \
+    X(contended, "contended", (size_t)__atomic_load_n(&a->lock_contended, __ATOMIC_RELAXED))
+
+/* Direct mappings made by a's threads (shown on the arena's line, not its
+ * companion's). */
+static size_t mapped(pm_arena_t *a, bool count)
+{
+    size_t n = 0, bytes = 0;
+    if (!a->is_big)
+        _pm_large_arena_stats(a->index, &n, &bytes);
+    return count ? n : bytes;
+}
+
+static size_t remote_bytes(pm_arena_t *a)
+{
+    return __atomic_load_n(&a->remote_bytes, __ATOMIC_RELAXED);
+}
+
+/* Bytes the program holds: stashed, remotely freed and (check level 2)
+ * quarantined blocks are free. */
+static size_t arena_in_use(pm_arena_t *a)
+{
+    size_t parked = a->stash_bytes + remote_bytes(a) + a->q_bytes;
+    return a->in_use > parked ? a->in_use - parked : 0;
+}
+
+typedef struct {
+#define PM_X_FIELD(id, label, expr) size_t id;
+    PM_ARENA_STATS(PM_X_FIELD)
+#undef PM_X_FIELD
+} pm_arena_stats_t;
+
+static void arena_stats(pm_arena_t *a, pm_arena_stats_t *st)
+{
+    _pm_arena_lock(a);
+#define PM_X_READ(id, label, expr) st->id = (expr);
+    PM_ARENA_STATS(PM_X_READ)
+#undef PM_X_READ
+    _pm_arena_unlock(a);
+}
+
+static size_t held_total, held_peak;
+
+size_t _pm_stats_held_total(void)
+{
+    return __atomic_load_n(&held_total, __ATOMIC_RELAXED);
+}
+
+void _pm_stats_held(ptrdiff_t delta)
+{
+    size_t now = __atomic_add_fetch(&held_total, (size_t)delta, __ATOMIC_RELAXED);
+    size_t seen = __atomic_load_n(&held_peak, __ATOMIC_RELAXED);
+    while (delta > 0 && now > seen &&
+           !__atomic_compare_exchange_n(&held_peak, &seen, now, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+        ;
+}
+
+struct pm_mallinfo pm_mallinfo(void)
+{
+    pm_ensure_init();
+    struct pm_mallinfo mi = {0};
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    size_t in_use = 0, parked = 0; /* per arena: in_use excludes parked */
+    for (uint32_t i = 0; i < 2 * n; i++) {
+        pm_arena_stats_t st;
+        if (!arena_slot(i, n))
+            continue;
+        arena_stats(arena_slot(i, n), &st);
+        mi.arena += st.heap;
+        mi.ordblks += st.free_chunks;
+        mi.fordblks += st.free + st.top;
+        mi.keepcost += st.top;
+        in_use += st.in_use;
+        parked += st.stashed + st.quarantined;
+        /* The rest of the heaps: their headers and the arena itself. */
+        size_t counted = st.in_use + st.free + st.top + st.stashed + st.quarantined;
+        mi.overhead += st.heap > counted ? st.heap - counted : 0;
+    }
+    _pm_large_stats(&mi.hblks, &mi.hblkhd);
+    _pm_tcache_stats(&mi.smblks, &mi.fsmblks);
+    /* Why: the arenas count the blocks parked in thread caches and the
+     * caches themselves as in use; the program holds neither. As glibc's
+     * fastbins, parked blocks are free (fordblks) and also shown apart
+     * (fsmblks); the caches are overhead, with the heaps' headers:
+     * arena = uordblks + fordblks + overhead. The clamps: the caches are
+     * read apart from the arenas, and may have moved meanwhile. */
+    size_t cached = mi.fsmblks < in_use ? mi.fsmblks : in_use;
+    size_t caches = _pm_tcache_own_bytes();
+    if (caches > in_use - cached)
+        caches = in_use - cached;
+    mi.uordblks = in_use - cached - caches;
+    mi.fordblks += parked + cached;
+    mi.overhead += caches;
+    mi.narenas = n;
+    /* Why the larger: the arenas were read one by one, the peak at once. */
+    size_t total = mi.arena + mi.hblkhd, peak = __atomic_load_n(&held_peak, __ATOMIC_RELAXED);
+    mi.usmblks = total > peak ? total : peak;
+    return mi;
+}
+
+void pm_malloc_stats(void)
+{
+    pm_ensure_init();
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    char line[512];
+    pm_arena_stats_t sum = {0};
+    for (uint32_t i = 0; i < 2 * n; i++) {
+        pm_arena_stats_t st;
+        pm_arena_t *a = arena_slot(i, n);
+        if (!a)
+            continue;
+        arena_stats(a, &st);
+#define PM_X_SUM(id, label, expr) sum.id += st.id;
+        PM_ARENA_STATS(PM_X_SUM)
+#undef PM_X_SUM
+        size_t at = _pm_diag_format(line, sizeof line, "pmalloc: arena %u%s:", a->index,
+                                    a->is_big ? " (large)" : "");
+#define PM_X_PRINT(id, label, expr)                                                    \
+    at += _pm_diag_format(line + at, sizeof line - at, " %s %zu", label, st.id);
+        PM_ARENA_STATS(PM_X_PRINT)
+#undef PM_X_PRINT
+        _pm_diag_fd(2, "%s", line);
+    }
+    /* Why the arena lines' sums: the total must add them up (pm_mallinfo's
+     * fordblks, say, counts tops and stashes as free too). */
+    size_t maps, map_bytes, cached_n, cached;
+    _pm_large_stats(&maps, &map_bytes);
+    _pm_tcache_stats(&cached_n, &cached);
+    _pm_diag_fd(2, "pmalloc: total: arenas %u, heap %zu, in use %zu (cached %zu in %zu block%s), "
+                   "free %zu, top %zu, stashed %zu, quarantined %zu, unpurged %zu, "
+                   "mmapped %zu in %zu chunk%s",
+                n, sum.heap, sum.in_use, cached, cached_n, cached_n == 1 ? "" : "s", sum.free,
+                sum.top, sum.stashed, sum.quarantined, sum.dirty, map_bytes, maps,
+                maps == 1 ? "" : "s");
+}

@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_integrity.c - heap-integrity checks (issue 4): every misuse the core
+ * promises to catch must end the process with SIGABRT (not SIGSEGV, not a
+ * clean exit) after one "pmalloc: CALL(0xADDR): PROBLEM" line on stderr.
+ *
+ * Each case runs in a re-executed child (tests/common.h: pmt_spawn) with its
+ * settings (PM_CHECK, PM_TCACHE_COUNT) and parameters (PMT_SIZE, PMT_OFFSET,
+ * PMT_OVER, PMT_MODE, PMT_CALL) in the environment; the parent checks the signal and
+ * that stderr holds "pmalloc" and the problem text from core-contract.md.
+ *
+ * Correspondence with GrapheneOS hardened_malloc's test/ programs:
+ *
+ *   hardened_malloc test                 | here
+ *   -------------------------------------+-----------------------------------------
+ *   double_free_small                    | double_free_small[_notcache]
+ *   double_free_small_delayed            | double_free_small_delayed
+ *   double_free_large                    | double_free_mmap[_notcache]
+ *   double_free_large_delayed            | double_free_mmap_delayed
+ *   (none: medium blocks)                | double_free_medium[_notcache]
+ *   (none: threads)                      | double_free_threads_{exited,alive}_*
+ *   (none: a block merged into top)      | double_free_top_*, *_freed_top_*
+ *   invalid_free_protected               | invalid_free_protected
+ *   invalid_free_unprotected             | invalid_free_unprotected
+ *   invalid_free_small_region            | invalid_free_small_region (p + 16 KiB)
+ *   invalid_free_small_region_far        | (none: pmalloc has no size-class regions)
+ *   unaligned_free_small                 | invalid_free_small_plus8 / _plus16
+ *   unaligned_free_large                 | invalid_free_mmap_plus8 / _plus16 / _plus64k
+ *   uninitialized_free                   | invalid_free_wild ((void *)1), _page (0x1000),
+ *                                        | _high (0x7ffffffff000): never mapped
+ *   (none: stack / static objects)       | invalid_free_stack, invalid_free_static
+ *   uninitialized_realloc                | realloc_freed_* ("pointer already freed")
+ *   invalid_malloc_usable_size_small     | usable_size_freed_*
+ *   invalid_malloc_usable_size_small_quarantine | usable_size_freed_small
+ *   unaligned_malloc_usable_size_small   | (none: usable_size of p+8 is not promised)
+ *   overflow_small_1_byte                | overflow_small_1_l0 / _l1
+ *   overflow_small_8_byte                | overflow_small_8_l0 / _l1
+ *   eight_byte_overflow_small            | overflow_small_8_l0 / _l1
+ *   overflow_large_1_byte / _8_byte      | overflow_medium_{1,8}_l0 / _l1 (4000 B)
+ *   eight_byte_overflow_large            | overflow_medium_8_l0 / _l1
+ *   (none: 32-byte overflow)             | overflow_*_32_*
+ *   string_overflow                      | (none: no NUL byte is promised after the end)
+ *   write_after_free_small               | write_after_free_small_l1, _small_start_l1
+ *   write_after_free_small_reuse         | write_after_free_small_l1 (reuse triggers it)
+ *   write_after_free_large[_reuse]       | (none: an unmapped block faults, no check)
+ *   read_after_free_small                | read_after_free_small_l1 (free fill, no abort)
+ *   read_after_free_large                | (none: unmapped, a read faults)
+ *   (none: free-list link damage)        | corrupted_free_list_{200,40k}
+ *   (none: top chunk damage)             | corrupted_top[_1, _notcache]
+ *   delete_type_size_mismatch            | (none: C API, no sized delete)
+ *   read_zero_size / write_zero_size     | (none: malloc(0) has 16 usable bytes)
+ *   uninitialized_read_small / _large    | (none: not a misuse pmalloc can see)
+ *   invalid_malloc_object_size_*,
+ *   malloc_object_size[_offset]          | (none: no malloc_object_size)
+ *   impossibly_large_malloc              | test_api.c test_malloc_impossible_sizes
+ *   canary_leak                          | (none)
+ */
+#define _GNU_SOURCE
+#include "../common.h"
+
+#include <pthread.h>
+
+/* ---- helpers inside children --------------------------------------------- */
+
+static size_t env_size(const char *name, size_t def)
+{
+    const char *v = getenv(name);
+    return v && *v ? (size_t)strtoull(v, NULL, 0) : def;
+}
+
+static const char *env_str(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+/* Keep the compiler from reasoning about p. */
+static inline void sink(void *p)
+{
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
+
+/* Change n bytes at p, whatever they held (a byte equal to 'A' becomes 'B'). */
+static void scribble(unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        volatile unsigned char *c = p + i;
+        *c = *c == 0x41 ? 0x42 : 0x41;
+    }
+}
+
+static int survived(const char *what)
+{
+    fprintf(stderr, "pmt: %s returned instead of aborting\n", what);
+    return 0;
+}
+
+/* ---- double free --------------------------------------------------------- */
+
+static int child_double_free(void)
+{
+    size_t n = env_size("PMT_SIZE", 32);
+    /* Neighbours stay allocated so that the freed block cannot merge away. */
+    void *g0 = pm_malloc(n);
+    unsigned char *p = pm_malloc(n);
+    void *g1 = pm_malloc(n);
+    PMT_REQUIRE(g0 && p && g1, "malloc");
+    memset(p, 0x33, n);
+    pm_free(p);
+    sink(p);
+    pm_free(p);
+    return survived("second pm_free");
+}
+
+static int child_double_free_delayed(void)
+{
+    size_t n = env_size("PMT_SIZE", 32);
+    void *g0 = pm_malloc(n), *p = pm_malloc(n), *g1 = pm_malloc(n), *q = pm_malloc(n);
+    void *g2 = pm_malloc(n);
+    PMT_REQUIRE(g0 && p && g1 && q && g2, "malloc");
+    pm_free(p);
+    pm_free(q); /* p is no longer the most recently freed block */
+    sink(p);
+    pm_free(p);
+    return survived("second pm_free");
+}
+
+/* The freed block is the last one carved: it merges into the top chunk, and
+ * a second free, a realloc or a usable-size query of it (PMT_CALL) must still
+ * be told apart from a pointer that was never handed out. */
+static int child_freed_into_top(void)
+{
+    size_t n = env_size("PMT_SIZE", 32);
+    const char *call = getenv("PMT_CALL");
+    void *g0 = pm_malloc(n), *p = pm_malloc(n);
+    PMT_REQUIRE(g0 && p, "malloc");
+    pm_free(p);
+    sink(p);
+    if (call && strcmp(call, "realloc") == 0)
+        sink(pm_realloc(p, n * 2));
+    else if (call && strcmp(call, "usable") == 0)
+        fprintf(stderr, "pmt: usable size %zu\n", pm_malloc_usable_size(p));
+    else
+        pm_free(p);
+    return survived(call ? call : "second pm_free");
+}
+
+static pthread_barrier_t df_barrier;
+static void *df_block;
+
+static void *df_free_and_exit(void *arg)
+{
+    (void)arg;
+    pm_free(df_block);
+    return NULL;
+}
+
+static void *df_free_and_wait(void *arg)
+{
+    (void)arg;
+    pm_free(df_block);
+    pthread_barrier_wait(&df_barrier); /* freed */
+    pthread_barrier_wait(&df_barrier); /* never reached if B aborts */
+    return NULL;
+}
+
+static void *df_free_again(void *arg)
+{
+    (void)arg;
+    pm_free(df_block);
+    return NULL;
+}
+
+/* Freed in thread A, then again in thread B; A has exited (its cache was
+ * flushed) or is still alive (the block may sit in A's cache). */
+static int child_double_free_threads(void)
+{
+    size_t n = env_size("PMT_SIZE", 32);
+    int alive = strcmp(env_str("PMT_MODE", "exited"), "alive") == 0;
+    void *g0 = pm_malloc(n);
+    df_block = pm_malloc(n);
+    void *g1 = pm_malloc(n);
+    PMT_REQUIRE(g0 && df_block && g1, "malloc");
+    pthread_t a, b;
+    if (alive) {
+        pthread_barrier_init(&df_barrier, NULL, 2);
+        pthread_create(&a, NULL, df_free_and_wait, NULL);
+        pthread_barrier_wait(&df_barrier);
+    } else {
+        pthread_create(&a, NULL, df_free_and_exit, NULL);
+        pthread_join(a, NULL);
+    }
+    pthread_create(&b, NULL, df_free_again, NULL);
+    pthread_join(b, NULL);
+    if (alive) {
+        pthread_barrier_wait(&df_barrier);
+        pthread_join(a, NULL);
+    }
+    return survived("pm_free in the second thread");
+}
+
+/* ---- invalid pointers ---------------------------------------------------- */
+
+static int child_free_offset(void)
+{
+    size_t n = env_size("PMT_SIZE", 64), off = env_size("PMT_OFFSET", 16);
+    unsigned char *p = pm_malloc(n);
+    PMT_REQUIRE(p != NULL, "malloc");
+    memset(p, 0, n);
+    pm_free(p + off);
+    return survived("pm_free(p + offset)");
+}
+
+/* A pointer well inside a run of small blocks, never a block start. */
+static int child_free_small_region(void)
+{
+    enum { N = 64, SZ = 1000 };
+    unsigned char *b[N];
+    for (int i = 0; i < N; i++) {
+        b[i] = pm_malloc(SZ);
+        PMT_REQUIRE(b[i] != NULL, "malloc");
+        memset(b[i], 0, SZ);
+    }
+    unsigned char *target = b[0] + 4096 * 4;
+    for (int again = 1; again;) {
+        again = 0;
+        for (int i = 0; i < N; i++)
+            if (target == b[i]) {
+                target += 16;
+                again = 1;
+            }
+    }
+    pm_free(target);
+    return survived("pm_free(p + 16 KiB)");
+}
+
+static int child_free_stack(void)
+{
+    unsigned char buf[1024] __attribute__((aligned(64)));
+    memset(buf, 0, sizeof buf);
+    pm_free(pm_malloc(16));
+    sink(buf);
+    pm_free(buf + 512);
+    return survived("pm_free(stack)");
+}
+
+static unsigned char static_area[8192] __attribute__((aligned(4096)));
+
+static int child_free_static(void)
+{
+    pm_free(pm_malloc(16));
+    sink(static_area);
+    pm_free(static_area + 4096);
+    return survived("pm_free(static)");
+}
+
+static int child_free_own_mapping(void)
+{
+    int prot = strcmp(env_str("PMT_MODE", "rw"), "none") == 0 ? PROT_NONE
+                                                                 : PROT_READ | PROT_WRITE;
+    unsigned char *m = mmap(NULL, 64 * 1024, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    PMT_REQUIRE(m != MAP_FAILED, "mmap");
+    pm_free(pm_malloc(16));
+    pm_free(m + 32 * 1024);
+    return survived("pm_free(own mapping)");
+}
+
+static int child_free_wild(void)
+{
+    pm_free(pm_malloc(16));
+    pm_free((void *)(uintptr_t)env_size("PMT_OFFSET", 1));
+    return survived("pm_free(wild)");
+}
+
+/* ---- use of freed blocks -------------------------------------------------- */
+
+static int child_realloc_freed(void)
+{
+    size_t n = env_size("PMT_SIZE", 32);
+    void *g0 = pm_malloc(n), *p = pm_malloc(n), *g1 = pm_malloc(n);
+    PMT_REQUIRE(g0 && p && g1, "malloc");
+    pm_free(p);
+    sink(p);
+    void *q = pm_realloc(p, n * 2);
+    sink(q);
+    return survived("pm_realloc(freed)");
+}
+
+static int child_usable_size_freed(void)
+{
+    size_t n = env_size("PMT_SIZE", 32);
+    void *g0 = pm_malloc(n), *p = pm_malloc(n), *g1 = pm_malloc(n);
+    PMT_REQUIRE(g0 && p && g1, "malloc");
+    pm_free(p);
+    sink(p);
+    size_t u = pm_malloc_usable_size(p);
+    fprintf(stderr, "pmt: usable size of a freed block: %zu\n", u);
+    return survived("pm_malloc_usable_size(freed)");
+}
+
+/* ---- overflows and damage -------------------------------------------------- */
+
+/* Eight adjacent blocks of one size; block 3 written PMT_OVER bytes past its
+ * usable end; then block 3 and its neighbour 4 are freed. */
+static int child_overflow(void)
+{
+    size_t n = env_size("PMT_SIZE", 32), over = env_size("PMT_OVER", 1);
+    unsigned char *b[8];
+    for (int i = 0; i < 8; i++) {
+        b[i] = pm_malloc(n);
+        PMT_REQUIRE(b[i] != NULL, "malloc");
+        memset(b[i], 0x20 + i, n);
+    }
+    size_t u = pm_malloc_usable_size(b[3]);
+    PMT_REQUIRE(u >= n, "usable %zu < %zu", u, n);
+    scribble(b[3] + u, over);
+    pm_free(b[3]);
+    pm_free(b[4]);
+    for (int i = 0; i < 8; i++)
+        if (i != 3 && i != 4)
+            pm_free(b[i]);
+    return survived("free after overflow");
+}
+
+static int child_write_after_free(void)
+{
+    size_t n = env_size("PMT_SIZE", 128), off = env_size("PMT_OFFSET", 64);
+    void *g0 = pm_malloc(n);
+    unsigned char *p = pm_malloc(n);
+    void *g1 = pm_malloc(n);
+    PMT_REQUIRE(g0 && p && g1 && off + 8 <= n, "malloc");
+    memset(p, 0x10, n);
+    pm_free(p);
+    scribble(p + off, 8);
+    for (int i = 0; i < 8; i++)
+        sink(pm_malloc(n));
+    return survived("allocation after a write after free");
+}
+
+/* Level 1 fills freed blocks: the old contents cannot be read back. */
+static int child_read_after_free(void)
+{
+    size_t n = env_size("PMT_SIZE", 256);
+    void *g0 = pm_malloc(n);
+    unsigned char *p = pm_malloc(n);
+    void *g1 = pm_malloc(n);
+    PMT_REQUIRE(g0 && p && g1, "malloc");
+    pmt_fill(p, n, 42, 42);
+    pm_free(p);
+    sink(p);
+    size_t same = 0;
+    const unsigned char *c = p;
+    uint64_t base = pmt_mix(42 ^ (42 * 0x100000001B3ull));
+    for (size_t i = 32; i < n; i++)
+        same += c[i] == pmt_pattern_byte(base, i);
+    PMT_REQUIRE(same <= 16, "%zu of %zu old bytes still readable after free", same, n - 32);
+    return 0;
+}
+
+/* Free several blocks of one size (separated by live guards), smash the
+ * first 16 bytes (the free-list links) of one, then allocate that size. */
+static int child_corrupt_free_list(void)
+{
+    size_t n = env_size("PMT_SIZE", 200);
+    enum { K = 6 };
+    unsigned char *a[K];
+    void *g[K];
+    for (int i = 0; i < K; i++) {
+        a[i] = pm_malloc(n);
+        g[i] = pm_malloc(n);
+        PMT_REQUIRE(a[i] && g[i], "malloc");
+    }
+    for (int i = 0; i < K; i++)
+        pm_free(a[i]);
+    memset(a[2], 0x41, 16);
+    for (int i = 0; i < 2 * K; i++)
+        sink(pm_malloc(n));
+    return survived("allocations from a corrupted free list");
+}
+
+/* Damage the header of the top chunk right after the last block. The block
+ * is above the thread-cache classes, so it is carved from the top and the top
+ * follows it (small requests may refill the cache in bulk instead). */
+static int child_corrupt_top(void)
+{
+    size_t n = env_size("PMT_SIZE", 100000);
+    unsigned char *p = pm_malloc(n);
+    PMT_REQUIRE(p != NULL, "malloc");
+    size_t u = pm_malloc_usable_size(p);
+    scribble(p + u, env_size("PMT_OVER", 8));
+    for (int i = 0; i < 4; i++)
+        sink(pm_malloc(n));
+    return survived("allocation from a corrupted top");
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+enum { ABORTS = 0, EXITS_0 = 1 };
+
+typedef struct spec {
+    const char *name;
+    const char *child;
+    const char *env[6];
+    const char *expect[3]; /* stderr must contain one of these (and "pmalloc") */
+    int outcome;
+} spec_t;
+
+#define NOTC "PM_TCACHE_COUNT=0"
+#define L1 "PM_CHECK=1"
+#define DF { "double free" }
+#define INV { "invalid pointer" }
+#define FREED { "pointer already freed" }
+#define CORR { "corrupted" }
+#define L0_OVER { "corrupted", "invalid" }
+#define L1_OVER { "overflow" }
+
+static const spec_t specs[] = {
+    { "double_free_small", "double_free", { "PMT_SIZE=32" }, DF, ABORTS },
+    { "double_free_medium", "double_free", { "PMT_SIZE=4000" }, DF, ABORTS },
+    { "double_free_mmap", "double_free", { "PMT_SIZE=1048576" }, DF, ABORTS },
+    { "double_free_small_notcache", "double_free", { "PMT_SIZE=32", NOTC }, DF, ABORTS },
+    { "double_free_medium_notcache", "double_free", { "PMT_SIZE=4000", NOTC }, DF, ABORTS },
+    { "double_free_mmap_notcache", "double_free", { "PMT_SIZE=1048576", NOTC }, DF, ABORTS },
+    { "double_free_small_delayed", "double_free_delayed", { "PMT_SIZE=32" }, DF, ABORTS },
+    { "double_free_small_delayed_notcache", "double_free_delayed", { "PMT_SIZE=32", NOTC },
+      DF, ABORTS },
+    { "double_free_medium_delayed_notcache", "double_free_delayed",
+      { "PMT_SIZE=4000", NOTC }, DF, ABORTS },
+    { "double_free_mmap_delayed", "double_free_delayed", { "PMT_SIZE=1048576" }, DF,
+      ABORTS },
+    { "double_free_threads_exited_small", "double_free_threads",
+      { "PMT_SIZE=32", "PMT_MODE=exited" }, DF, ABORTS },
+    { "double_free_threads_alive_small", "double_free_threads",
+      { "PMT_SIZE=32", "PMT_MODE=alive" }, DF, ABORTS },
+    { "double_free_threads_exited_medium", "double_free_threads",
+      { "PMT_SIZE=4000", "PMT_MODE=exited" }, DF, ABORTS },
+    { "double_free_threads_alive_medium", "double_free_threads",
+      { "PMT_SIZE=4000", "PMT_MODE=alive" }, DF, ABORTS },
+    { "double_free_threads_alive_small_notcache", "double_free_threads",
+      { "PMT_SIZE=32", "PMT_MODE=alive", NOTC }, DF, ABORTS },
+    { "double_free_top_small_notcache", "freed_into_top", { "PMT_SIZE=32", NOTC }, DF,
+      ABORTS },
+    { "double_free_top_uncached", "freed_into_top", { "PMT_SIZE=40000" }, DF, ABORTS },
+    { "realloc_freed_top_uncached", "freed_into_top", { "PMT_SIZE=40000", "PMT_CALL=realloc" },
+      FREED, ABORTS },
+    { "usable_size_freed_top_notcache", "freed_into_top",
+      { "PMT_SIZE=32", NOTC, "PMT_CALL=usable" }, FREED, ABORTS },
+
+    { "invalid_free_small_plus8", "free_offset", { "PMT_SIZE=64", "PMT_OFFSET=8" }, INV,
+      ABORTS },
+    { "invalid_free_small_plus16", "free_offset", { "PMT_SIZE=64", "PMT_OFFSET=16" }, INV,
+      ABORTS },
+    { "invalid_free_medium_plus8", "free_offset", { "PMT_SIZE=4000", "PMT_OFFSET=8" }, INV,
+      ABORTS },
+    { "invalid_free_medium_plus16", "free_offset", { "PMT_SIZE=4000", "PMT_OFFSET=16" },
+      INV, ABORTS },
+    { "invalid_free_mmap_plus8", "free_offset", { "PMT_SIZE=1048576", "PMT_OFFSET=8" }, INV,
+      ABORTS },
+    { "invalid_free_mmap_plus16", "free_offset", { "PMT_SIZE=1048576", "PMT_OFFSET=16" },
+      INV, ABORTS },
+    { "invalid_free_mmap_plus64k", "free_offset",
+      { "PMT_SIZE=1048576", "PMT_OFFSET=65536" }, INV, ABORTS },
+    { "invalid_free_small_region", "free_small_region", { NULL }, INV, ABORTS },
+    { "invalid_free_top", "free_offset", { "PMT_SIZE=64", "PMT_OFFSET=0x10000" }, INV,
+      ABORTS },
+    { "invalid_free_past_heap_end", "free_offset", { "PMT_SIZE=64", "PMT_OFFSET=0x2000000" },
+      { "invalid pointer (past the used part" }, ABORTS },
+    { "invalid_free_stack", "free_stack", { NULL }, INV, ABORTS },
+    { "invalid_free_static", "free_static", { NULL }, INV, ABORTS },
+    { "invalid_free_unprotected", "free_own_mapping", { "PMT_MODE=rw" }, INV, ABORTS },
+    { "invalid_free_protected", "free_own_mapping", { "PMT_MODE=none" }, INV, ABORTS },
+    { "invalid_free_wild", "free_wild", { "PMT_OFFSET=1" }, INV, ABORTS },
+    { "invalid_free_wild_page", "free_wild", { "PMT_OFFSET=0x1000" }, INV, ABORTS },
+    { "invalid_free_wild_high", "free_wild", { "PMT_OFFSET=0x7ffffffff000" }, INV, ABORTS },
+
+    { "realloc_freed_small", "realloc_freed", { "PMT_SIZE=32" }, FREED, ABORTS },
+    { "realloc_freed_medium", "realloc_freed", { "PMT_SIZE=4000" }, FREED, ABORTS },
+    { "realloc_freed_medium_notcache", "realloc_freed", { "PMT_SIZE=4000", NOTC }, FREED,
+      ABORTS },
+    { "realloc_freed_mmap", "realloc_freed", { "PMT_SIZE=1048576" }, FREED, ABORTS },
+    { "usable_size_freed_small", "usable_size_freed", { "PMT_SIZE=32" }, FREED, ABORTS },
+    { "usable_size_freed_medium_notcache", "usable_size_freed", { "PMT_SIZE=4000", NOTC },
+      FREED, ABORTS },
+    { "usable_size_freed_mmap", "usable_size_freed", { "PMT_SIZE=1048576" }, FREED,
+      ABORTS },
+
+    { "overflow_small_1_l0", "overflow", { "PMT_SIZE=32", "PMT_OVER=1" }, L0_OVER, ABORTS },
+    { "overflow_small_8_l0", "overflow", { "PMT_SIZE=32", "PMT_OVER=8" }, L0_OVER, ABORTS },
+    { "overflow_small_32_l0", "overflow", { "PMT_SIZE=32", "PMT_OVER=32" }, L0_OVER,
+      ABORTS },
+    { "overflow_medium_1_l0", "overflow", { "PMT_SIZE=4000", "PMT_OVER=1" }, L0_OVER,
+      ABORTS },
+    { "overflow_medium_8_l0", "overflow", { "PMT_SIZE=4000", "PMT_OVER=8" }, L0_OVER,
+      ABORTS },
+    { "overflow_medium_32_l0", "overflow", { "PMT_SIZE=4000", "PMT_OVER=32" }, L0_OVER,
+      ABORTS },
+    { "overflow_small_1_l1", "overflow", { "PMT_SIZE=32", "PMT_OVER=1", L1 }, L1_OVER,
+      ABORTS },
+    { "overflow_small_8_l1", "overflow", { "PMT_SIZE=32", "PMT_OVER=8", L1 }, L1_OVER,
+      ABORTS },
+    { "overflow_small_32_l1", "overflow", { "PMT_SIZE=32", "PMT_OVER=32", L1 }, L1_OVER,
+      ABORTS },
+    { "overflow_medium_1_l1", "overflow", { "PMT_SIZE=4000", "PMT_OVER=1", L1 }, L1_OVER,
+      ABORTS },
+    { "overflow_medium_8_l1", "overflow", { "PMT_SIZE=4000", "PMT_OVER=8", L1 }, L1_OVER,
+      ABORTS },
+    { "overflow_medium_32_l1", "overflow", { "PMT_SIZE=4000", "PMT_OVER=32", L1 }, L1_OVER,
+      ABORTS },
+
+    { "write_after_free_small_l1", "write_after_free", { "PMT_SIZE=128", L1 },
+      { "write after free" }, ABORTS },
+    { "write_after_free_medium_l1", "write_after_free", { "PMT_SIZE=4000", L1 },
+      { "write after free" }, ABORTS },
+    { "write_after_free_small_start_l1", "write_after_free",
+      { "PMT_SIZE=64", "PMT_OFFSET=0", L1 }, { "write after free", "corrupted" }, ABORTS },
+    { "write_after_free_medium_notcache_l1", "write_after_free",
+      { "PMT_SIZE=4000", "PMT_OFFSET=2000", NOTC, L1 }, { "write after free" }, ABORTS },
+    { "read_after_free_small_l1", "read_after_free", { L1 }, { NULL }, EXITS_0 },
+
+    { "corrupted_free_list_200", "corrupt_free_list", { "PMT_SIZE=200", NOTC }, CORR,
+      ABORTS },
+    { "corrupted_free_list_40k", "corrupt_free_list", { "PMT_SIZE=40960", NOTC }, CORR,
+      ABORTS },
+    { "corrupted_top", "corrupt_top", { "PMT_OVER=8" }, CORR, ABORTS },
+    { "corrupted_top_1", "corrupt_top", { "PMT_OVER=1" }, CORR, ABORTS },
+    { "corrupted_top_notcache", "corrupt_top", { "PMT_SIZE=1000", NOTC }, CORR, ABORTS },
+};
+
+static void run_spec(void **state)
+{
+    const spec_t *s = *state;
+    pmt_child_t c;
+    assert_int_equal(pmt_spawn(s->child, s->env, 20, &c), 0);
+    if (s->outcome == EXITS_0) {
+        pmt_assert_exit0_(&c, s->name, __FILE__, __LINE__);
+    } else {
+        const char *any[4] = { s->expect[0], s->expect[1], s->expect[2], NULL };
+        pmt_assert_abort_(&c, any, __FILE__, __LINE__);
+    }
+    pmt_child_free(&c);
+}
+
+static const pmt_case_t cases[] = {
+    { "double_free", child_double_free },
+    { "double_free_delayed", child_double_free_delayed },
+    { "freed_into_top", child_freed_into_top },
+    { "double_free_threads", child_double_free_threads },
+    { "free_offset", child_free_offset },
+    { "free_small_region", child_free_small_region },
+    { "free_stack", child_free_stack },
+    { "free_static", child_free_static },
+    { "free_own_mapping", child_free_own_mapping },
+    { "free_wild", child_free_wild },
+    { "realloc_freed", child_realloc_freed },
+    { "usable_size_freed", child_usable_size_freed },
+    { "overflow", child_overflow },
+    { "write_after_free", child_write_after_free },
+    { "read_after_free", child_read_after_free },
+    { "corrupt_free_list", child_corrupt_free_list },
+    { "corrupt_top", child_corrupt_top },
+};
+
+int main(int argc, char **argv)
+{
+    pmt_child_dispatch(argc, argv, cases, PMT_ARRAY_LEN(cases));
+    enum { N = PMT_ARRAY_LEN(specs) };
+    static struct CMUnitTest tests[N];
+    for (size_t i = 0; i < N; i++) {
+        tests[i] = (struct CMUnitTest){
+            .name = specs[i].name,
+            .test_func = run_spec,
+            .initial_state = (void *)&specs[i],
+        };
+    }
+    return _cmocka_run_group_tests("test_integrity", tests, N, NULL, NULL);
+}
