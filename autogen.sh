@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Regenerate the build system: ./autogen.sh && ./configure && make check
 set -e
 cd "$(dirname "$0")"

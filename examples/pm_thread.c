@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pm_thread.c - demo: many threads allocating and freeing through pmalloc at
  * once, some blocks freed by a thread other than the one that allocated
@@ -210,8 +211,13 @@ int main(int argc, char **argv)
      * land between the right lines of this output. */
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc > 3 || (argc > 1 && argv[1][0] == '-')) {
+        /* Why the base name without "lt-": run from the build tree, argv[0]
+         * is libtool's examples/.libs/lt-pm_thread. */
+        const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+        if (strncmp(name, "lt-", 3) == 0)
+            name += 3;
         fprintf(stderr, "usage: %s [threads [rounds-per-thread]]   (default 8 1000000)\n",
-                argv[0]);
+                name);
         return 2;
     }
     if (argc > 1)

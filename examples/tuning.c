@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tuning.c - demo: tune pmalloc from the program with pm_mallopt, check
  * every return value, and show what each setting does: where a 200 KiB
@@ -8,7 +9,9 @@
  *
  * Exits 0 when every call and every effect is as documented, 1 otherwise.
  * pm_mallopt outranks the environment and the ini file, and the demo sets
- * every setting its numbers depend on, so PM_* variables do not change them.
+ * every setting (each of the 14), so PM_* variables change none of its
+ * numbers; the settings dump at the end proves that each came from
+ * pm_mallopt.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -113,6 +116,34 @@ static size_t fill_and_free(void)
     return freed.arena;
 }
 
+/* Whether every setting line of the dump names pm_mallopt as its source. */
+static int all_from_mallopt(void)
+{
+    FILE *f = tmpfile();
+    char line[512];
+    int settings = 0, ours = 0;
+
+    if (!f || pm_config_dump(fileno(f), PM_DUMP_TEXT) != 0) {
+        perror("tuning: pm_config_dump to a temporary file");
+        if (f)
+            fclose(f);
+        return 0;
+    }
+    rewind(f);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "  ", 2) != 0 || !strstr(line, " = "))
+            continue;
+        settings++;
+        if (strstr(line, "(pm_mallopt"))
+            ours++;
+        else
+            printf("    not from pm_mallopt: %s", line);
+    }
+    fclose(f);
+    printf("  %d of %d settings from pm_mallopt\n", ours, settings);
+    return settings > 0 && ours == settings;
+}
+
 int main(void)
 {
     struct pm_mallinfo mi;
@@ -134,6 +165,20 @@ int main(void)
     set_or_complain("PM_TOP_PAD", PM_TOP_PAD, 128 * KIB);
     set_or_complain("PM_MMAP_MAX", PM_MMAP_MAX, 65536);
     set_or_complain("PM_TCACHE_MAX", PM_TCACHE_MAX, 32 * KIB);
+    set_or_complain("PM_TCACHE_COUNT", PM_TCACHE_COUNT, 128);
+    set_or_complain("PM_MMAP_DYNAMIC", PM_MMAP_DYNAMIC, 0); /* the thresholds stay put */
+    set_or_complain("PM_THP", PM_THP, 0);
+    /* Why a fill byte: fresh and freed blocks are filled, so a use of
+     * uninitialised or freed memory reads the fill, not what was there. */
+    set_or_complain("PM_PERTURB", PM_PERTURB, 0xa5);
+    /* Why "warn" (0): a bad setting in the file or the environment is
+     * reported and ignored; pm_mallopt itself never aborts. */
+    set_or_complain("PM_ON_BAD_CONFIG", PM_ON_BAD_CONFIG, 0);
+    /* The settings were printed, if at all, at init (the first call above). */
+    set_or_complain("PM_PRINT_CONFIG", PM_PRINT_CONFIG, 0);
+    /* Level 0 of the checks; the level is fixed from the first allocation
+     * on (part 4). */
+    set_or_complain("PM_CHECK", PM_CHECK, 0);
 
     printf("\n2. the mmap threshold decides where a 200 KiB block comes from\n");
     printf("  threshold raised to 256 KiB:\n");
@@ -179,6 +224,7 @@ int main(void)
         perror("tuning: pm_config_dump");
         surprises++;
     }
+    expect(all_from_mallopt(), "every setting came from pm_mallopt (part 1 set each one)");
     if (pm_check_heap() != 0)
         surprises++;
     printf("\n%s\n", surprises ? "tuning: something did not behave as documented"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pmalloc.h - public interface of pmalloc, a thread-safe arena allocator.
  *
@@ -11,8 +12,55 @@
 
 #include <stddef.h>
 
+#include "pmalloc_version.h"
+
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* What the compiler is told about the allocation functions, as glibc tells
+ * it about malloc & co.: the result aliases nothing (malloc), its size and
+ * alignment (alloc_size, alloc_align: _FORTIFY_SOURCE and
+ * -Wstringop-overflow check the uses), its deallocator (GCC 11+:
+ * -Wmismatched-dealloc), and a warning when the result is dropped (as glibc:
+ * always for realloc, with _FORTIFY_SOURCE for the others). Each only where
+ * the compiler has it. PM_NO_ALLOC_ATTRIBUTES, defined before the include,
+ * drops them: for pmalloc's own sources, which read the chunk around a
+ * block, and its misuse tests, which do on purpose what they warn about. */
+#if defined(__has_attribute) && !defined(PM_NO_ALLOC_ATTRIBUTES)
+#define PM__HAS_ATTR(x) __has_attribute(x)
+#else
+#define PM__HAS_ATTR(x) 0
+#endif
+#if PM__HAS_ATTR(__malloc__)
+#define PM__MALLOC __attribute__((__malloc__))
+#else
+#define PM__MALLOC
+#endif
+#if PM__HAS_ATTR(__alloc_size__)
+#define PM__SIZE(...) __attribute__((__alloc_size__(__VA_ARGS__)))
+#else
+#define PM__SIZE(...)
+#endif
+#if PM__HAS_ATTR(__alloc_align__)
+#define PM__ALIGN(n) __attribute__((__alloc_align__(n)))
+#else
+#define PM__ALIGN(n)
+#endif
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && !defined(PM_NO_ALLOC_ATTRIBUTES)
+#define PM__DEALLOC __attribute__((__malloc__(pm_free, 1)))
+#else
+#define PM__DEALLOC
+#endif
+#if PM__HAS_ATTR(__warn_unused_result__)
+#define PM__WUR_ALWAYS __attribute__((__warn_unused_result__))
+#else
+#define PM__WUR_ALWAYS
+#endif
+#if defined(_FORTIFY_SOURCE) && _FORTIFY_SOURCE > 0
+#define PM__WUR PM__WUR_ALWAYS
+#else
+#define PM__WUR
 #endif
 
 /* pm_mallopt() parameters. The first six carry glibc's M_* numbers so that a
@@ -37,7 +85,9 @@ extern "C" {
 #define PM_DUMP_TEXT 0
 #define PM_DUMP_JSON 1
 
-/* Statistics, the fields of glibc's mallinfo2 plus the number of arenas. */
+/* Statistics, the fields of glibc's mallinfo2 plus the number of arenas and
+ * the allocator's own bytes. As glibc's, the arena heaps add up:
+ * arena == uordblks + fordblks + overhead (fsmblks is part of fordblks). */
 struct pm_mallinfo {
     size_t arena;    /* bytes currently held from the OS for arena heaps */
     size_t ordblks;  /* free chunks in the arena bins                    */
@@ -47,30 +97,38 @@ struct pm_mallinfo {
     size_t usmblks;  /* peak of arena + hblkhd (bytes)                   */
     size_t fsmblks;  /* bytes in blocks parked in thread caches, each at
                       * its cache class's size (a block may be up to a
-                      * quarter bigger: the excess reads as in use)     */
-    size_t uordblks; /* bytes in use by the program (chunk sizes)        */
-    size_t fordblks; /* bytes free in the arena heaps (bins, tops, stashes) */
+                      * quarter bigger: the excess reads as in use);
+                      * counted in fordblks too, as glibc's fastbins    */
+    size_t uordblks; /* bytes in use by the program (chunk sizes, heap
+                      * chunks only: hblkhd has the direct mappings)   */
+    size_t fordblks; /* bytes free in the arena heaps (bins, tops,
+                      * stashes, thread caches' parked blocks)         */
     size_t keepcost; /* bytes in the top chunks, releasable by trimming  */
     size_t narenas;  /* arenas created                                   */
+    size_t overhead; /* bytes of the arena heaps pmalloc uses itself: heap
+                      * headers, arena structures, and the thread caches
+                      * (one per thread that allocated, ~26 KiB each)   */
 };
 
-/* malloc(3): NULL with errno ENOMEM when the request cannot be satisfied. */
-void  *pm_malloc(size_t size);
 /* free(3): NULL is ignored; a pointer pmalloc did not hand out, or one that
  * is already free, is reported on stderr and the process aborts. */
 void   pm_free(void *ptr);
+/* malloc(3): NULL with errno ENOMEM when the request cannot be satisfied. */
+void  *pm_malloc(size_t size) PM__MALLOC PM__SIZE(1) PM__DEALLOC PM__WUR;
 /* calloc(3): overflow of nmemb * size returns NULL with ENOMEM. */
-void  *pm_calloc(size_t nmemb, size_t size);
+void  *pm_calloc(size_t nmemb, size_t size) PM__MALLOC PM__SIZE(1, 2) PM__DEALLOC PM__WUR;
 /* realloc(3): grows in place when it can; realloc(p, 0) frees p and returns
  * NULL; on failure p is untouched and NULL is returned with ENOMEM. */
-void  *pm_realloc(void *ptr, size_t size);
+void  *pm_realloc(void *ptr, size_t size) PM__SIZE(2) PM__WUR_ALWAYS;
 /* memalign(3): alignment must be a power of two, else NULL with EINVAL. */
-void  *pm_memalign(size_t alignment, size_t size);
+void  *pm_memalign(size_t alignment, size_t size)
+    PM__MALLOC PM__ALIGN(1) PM__SIZE(2) PM__DEALLOC PM__WUR;
 /* posix_memalign(3): returns 0, EINVAL (alignment not a power of two times
  * sizeof(void *)) or ENOMEM; *memptr is untouched on error. */
-int    pm_posix_memalign(void **memptr, size_t alignment, size_t size);
+int    pm_posix_memalign(void **memptr, size_t alignment, size_t size) PM__WUR;
 /* aligned_alloc(3): alignment must be a power of two, else NULL/EINVAL. */
-void  *pm_aligned_alloc(size_t alignment, size_t size);
+void  *pm_aligned_alloc(size_t alignment, size_t size)
+    PM__MALLOC PM__ALIGN(1) PM__SIZE(2) PM__DEALLOC PM__WUR;
 /* Bytes usable at ptr (>= the size asked for); 0 for NULL. */
 size_t pm_malloc_usable_size(void *ptr);
 /* mallopt(3): 1 on success; 0 with errno EINVAL (unknown parameter), ERANGE
@@ -98,6 +156,9 @@ int    pm_check_heap(void);
 /* Write every setting with its value, default and source to fd, as text
  * (PM_DUMP_TEXT) or JSON (PM_DUMP_JSON). Returns 0, or -1 with errno. */
 int    pm_config_dump(int fd, int format);
+/* The version of the library actually loaded ("0.1.0"); PM_VERSION_STRING is
+ * the version of the headers the program was compiled with. */
+const char *pm_version(void);
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * alloc.c - pm_malloc and friends. The inline path is one likely branch
  * that pops a block off the thread cache; everything else (first call,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arena.c - arenas and their heaps: creation, the heap registry, which arena
  * a thread uses, the ranked locks and the fork handlers.

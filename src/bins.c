@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bins.c - an arena's chunks: size-segregated free bins with coalescing,
  * the top chunk, splitting, growing in place and planning a trim. Every

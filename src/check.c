@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check.c - the expensive validator: walks every heap chunk by chunk and
  * every bin link by link, and checks that headers, boundary tags, bins,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.c - where the settings come from and how to see them: the load at
  * init (defaults, then the ini file through inih, then the environment),
@@ -18,10 +19,6 @@
 #include "options.h"
 #include "os.h"
 #include "pmalloc.h"
-
-#ifndef PM_SYSCONFDIR
-#define PM_SYSCONFDIR "/etc"
-#endif
 
 /* Sections remembered for "set twice"; more than this are still parsed. */
 #define CONFIG_MAX_SECTIONS 16

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.h - the configuration layer's internal interface, shared by
  * options.c (values, environment, pm_mallopt, the bad-config policy),
@@ -11,6 +12,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "build-config.h"
+
+/* The directory of the system-wide pmalloc.ini: configure's sysconfdir
+ * (build-config.h), unless the build says otherwise (the fuzzers). */
+#ifndef PM_SYSCONFDIR
+#define PM_SYSCONFDIR PM_CONFIGURED_SYSCONFDIR
+#endif
 
 /* Largest ini file read (bytes); a larger one is reported and ignored. */
 #define PM_CONFIG_FILE_MAX (64 * 1024)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * diag.c - the allocator's only way to speak: format into a stack buffer,
  * write(2) it, never allocate, never touch stdio, keep errno.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * diag.h - diagnostics that never allocate: a tiny formatter into a stack
  * buffer and write(2). Safe inside the allocator, in signal context and in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * free.c - pm_free: the inline local path (a checked header, a push onto
  * the thread cache), the out-of-line path (remote blocks, full caches,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap.h - the core's shared definitions: chunks, heaps, arenas, size
  * classes and the thread cache, plus the inline helpers every layer uses.
@@ -565,6 +566,8 @@ PM_COLD void _pm_tcache_push_full(pm_tbin_t *b, void *p);
 void _pm_tcache_remote_push(pm_tcache_t *tc, void *p, size_t size);
 void _pm_tcache_remote_flush(pm_tcache_t *tc);
 void _pm_tcache_stats(size_t *blocks, size_t *bytes);
+/* Bytes of the thread caches' own chunks (taken from the arenas). */
+size_t _pm_tcache_own_bytes(void);
 void _pm_tcache_fork_lock(void);
 void _pm_tcache_fork_unlock(bool child);
 /* Free a batch of chunks (all owned by pmalloc heaps), grouped by arena. */

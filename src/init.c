@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * init.c - the one init routine and the settings glue. pm_init runs once
  * (pthread_once), before anything else: it loads the settings (defaults < ini
@@ -8,6 +9,11 @@
 #include "heap.h"
 
 #include <errno.h>
+
+const char *pm_version(void)
+{
+    return PM_VERSION_STRING;
+}
 
 uint64_t _pm_secret;
 uint64_t _pm_key_secret;

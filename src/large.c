@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * large.c - requests of at least mmap_threshold: one mapping each, unmapped
  * on free, resized with mremap. A registry (an open-addressing table of live

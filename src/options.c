@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * options.c - the tunables: the PM_OPTIONS table expanded into descriptors,
  * value parsing and formatting, the environment layer, pm_mallopt's store,
@@ -414,9 +415,13 @@ static unsigned name_distance(const char *a, size_t la, const char *b)
 }
 
 /* Why "close" is at most 2 edits and under a third of the name: that catches
- * typos (arena_maxx, PM_CHEK) without suggesting unrelated short names. */
-static int is_close(unsigned dist, const char *cand)
+ * typos (arena_maxx, PM_CHEK) without suggesting unrelated short names. A
+ * name that is the start of cand (decay for decay_ms) is close however many
+ * letters it lacks: a name cut short is no one else's. */
+static int is_close(unsigned dist, const char *name, size_t n, const char *cand)
 {
+    if (n > 0 && n < strlen(cand) && strncmp(name, cand, n) == 0)
+        return 1;
     return dist <= 2 && dist * 3 <= strlen(cand);
 }
 
@@ -425,8 +430,9 @@ const char *_pm_opt_suggest_key(const char *key)
     const char *best = NULL;
     unsigned bd = 1000;
     for (int id = 0; id < PM_OPT_COUNT; id++) {
-        unsigned dd = name_distance(key, strlen(key), _pm_opt_desc[id].key);
-        if (dd < bd && is_close(dd, _pm_opt_desc[id].key)) {
+        const char *cand = _pm_opt_desc[id].key;
+        unsigned dd = name_distance(key, strlen(key), cand);
+        if (dd < bd && is_close(dd, key, strlen(key), cand)) {
             bd = dd;
             best = _pm_opt_desc[id].key;
         }
@@ -536,7 +542,7 @@ void _pm_options_env_typos(void)
         for (int id = 0; id <= PM_OPT_COUNT; id++) {
             const char *cand = id < PM_OPT_COUNT ? _pm_opt_desc[id].env : "PM_CONFIG";
             unsigned dd = name_distance(name, n, cand);
-            if (dd < bd && is_close(dd, cand + 3)) {
+            if (dd < bd && is_close(dd, name + 3, n - 3, cand + 3)) {
                 bd = dd;
                 best = cand;
             }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * os.c - the one file that talks to the kernel: mmap, munmap, madvise,
  * mremap, getrandom, open/read. Each call saves and restores errno, so the

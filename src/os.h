@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * os.h - the allocator's whole view of the operating system. Core files call
  * these and never include <sys/mman.h>. Every call keeps errno as it was,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.c - what the allocator holds and hands out: pm_mallinfo and
  * pm_malloc_stats. Per-arena counters live next to each arena's lock and are
@@ -99,11 +100,26 @@ struct pm_mallinfo pm_mallinfo(void)
         mi.keepcost += st.top;
         in_use += st.in_use;
         parked += st.stashed + st.quarantined;
+        /* The rest of the heaps: their headers and the arena itself. */
+        size_t counted = st.in_use + st.free - st.purged_free + st.top + st.stashed +
+                         st.quarantined;
+        mi.overhead += st.heap > counted ? st.heap - counted : 0;
     }
     _pm_large_stats(&mi.hblks, &mi.hblkhd);
     _pm_tcache_stats(&mi.smblks, &mi.fsmblks);
-    mi.uordblks = in_use > mi.fsmblks ? in_use - mi.fsmblks : 0;
-    mi.fordblks += parked;
+    /* Why: the arenas count the blocks parked in thread caches and the
+     * caches themselves as in use; the program holds neither. As glibc's
+     * fastbins, parked blocks are free (fordblks) and also shown apart
+     * (fsmblks); the caches are overhead, with the heaps' headers:
+     * arena = uordblks + fordblks + overhead. The clamps: the caches are
+     * read apart from the arenas, and may have moved meanwhile. */
+    size_t cached = mi.fsmblks < in_use ? mi.fsmblks : in_use;
+    size_t caches = _pm_tcache_own_bytes();
+    if (caches > in_use - cached)
+        caches = in_use - cached;
+    mi.uordblks = in_use - cached - caches;
+    mi.fordblks += parked + cached;
+    mi.overhead += caches;
     mi.narenas = n;
     /* Why the larger: the arenas were read one by one, the peak at once. */
     size_t total = mi.arena + mi.hblkhd, peak = __atomic_load_n(&held_peak, __ATOMIC_RELAXED);
@@ -139,9 +155,10 @@ void pm_malloc_stats(void)
     size_t maps, map_bytes, cached_n, cached;
     _pm_large_stats(&maps, &map_bytes);
     _pm_tcache_stats(&cached_n, &cached);
-    _pm_diag_fd(2, "pmalloc: total: arenas %u, heap %zu, in use %zu (cached %zu in %zu blocks), "
+    _pm_diag_fd(2, "pmalloc: total: arenas %u, heap %zu, in use %zu (cached %zu in %zu block%s), "
                    "free %zu, top %zu, stashed %zu, quarantined %zu, unpurged %zu, "
-                   "mmapped %zu in %zu chunks",
-                n, sum.heap, sum.in_use, cached, cached_n, sum.free, sum.top, sum.stashed,
-                sum.quarantined, sum.dirty, map_bytes, maps);
+                   "mmapped %zu in %zu chunk%s",
+                n, sum.heap, sum.in_use, cached, cached_n, cached_n == 1 ? "" : "s", sum.free,
+                sum.top, sum.stashed, sum.quarantined, sum.dirty, map_bytes, maps,
+                maps == 1 ? "" : "s");
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tcache.c - the per-thread cache: for each small size class a bounded
  * stack of free blocks, kept in an array (never in the freed memory, so
@@ -581,6 +582,16 @@ void _pm_tcache_stats(size_t *blocks, size_t *bytes)
     pthread_mutex_unlock(&tc_list_lock);
     *blocks = nb;
     *bytes = by;
+}
+
+size_t _pm_tcache_own_bytes(void)
+{
+    size_t by = 0;
+    pthread_mutex_lock(&tc_list_lock);
+    for (pm_tcache_t *tc = tc_list; tc; tc = tc->next)
+        by += head_size(chunk_head(mem2chunk(tc)));
+    pthread_mutex_unlock(&tc_list_lock);
+    return by;
 }
 
 void _pm_tcache_fork_lock(void)

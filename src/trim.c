@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trim.c - giving memory back to the OS. With decay_ms 0, glibc's trimming:
  * a free top larger than trim_threshold is cut back to top_pad on the free
@@ -151,6 +152,11 @@ static size_t sweep_plan(pm_arena_t *a, size_t top, pm_chunk_t **held, pm_out_ba
     period_adapt(a, PM_OPT(decay_ms));
     a->used_prev = a->used_hi;
     a->used_hi = a->in_use - a->stash_bytes;
+    /* Why: no thread draws from the stash of an arena nobody uses; past
+     * PM_STASH_MAX (what the next thread here starts from) it is coalesced
+     * and decays, not kept for what the last one used. */
+    if (arena_idle(a))
+        a->used_hi = a->used_prev = 0;
     _pm_stash_bound(a);
     _pm_bins_retire_empty_heap(a, true);
     spare_expire(a, false);

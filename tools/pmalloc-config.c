@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pmalloc-config - look at pmalloc's configuration from the shell: check an
  * ini file (--check), show the settings a program started here would get
- * (--show), print the README's table of tunables (--table). It links the
+ * (--show), print the README's table of tunables (--table) and the man
+ * pages' (--man-table), say its version (--version). It links the
  * allocator's internals (libpmcore) so that it parses exactly as pm_init
  * does, but allocates with the C library: it never calls pm_malloc.
  */
@@ -22,6 +24,8 @@ static void usage(FILE *f)
           "                                    (PM_CONFIG / " PM_SYSCONFDIR "/pmalloc.ini,\n"
           "                                    PM_* variables); NAME picks [program:NAME]\n"
           "       pmalloc-config --table       the tunables as a markdown table\n"
+          "       pmalloc-config --man-table   the tunables as man page text (roff)\n"
+          "       pmalloc-config --version     the version of pmalloc this tool is from\n"
           "       pmalloc-config --help\n",
           f);
 }
@@ -33,29 +37,81 @@ static const char *const param_names[PM_OPT_COUNT] = {
 #undef PM_X_PARAM
 };
 
+/* Option id's default and range as the tables write them. */
+static void describe(int id, char *def, char *range)
+{
+    const pm_opt_desc_t *d = &_pm_opt_desc[id];
+    char lo[32], hi[32];
+    if (d->def == PM_DEFAULT_AUTO)
+        snprintf(def, 32, "auto");
+    else
+        _pm_opt_format(id, d->def, def, 32);
+    _pm_opt_format(id, d->min, lo, sizeof lo);
+    _pm_opt_format(id, d->max, hi, sizeof hi);
+    if (d->kind == PM_KIND_ENUM)
+        snprintf(range, 80, "warn, quiet, abort");
+    else if (d->kind == PM_KIND_BOOL)
+        snprintf(range, 80, "0 or 1");
+    else
+        snprintf(range, 80, "%s .. %s%s", lo, hi, d->kind == PM_KIND_SIZE ? " bytes" : "");
+}
+
 static void print_table(void)
 {
     puts("| ini key | environment | pm_mallopt | default | range | meaning |");
     puts("|---|---|---|---|---|---|");
     for (int id = 0; id < PM_OPT_COUNT; id++) {
         const pm_opt_desc_t *d = &_pm_opt_desc[id];
-        char def[32], lo[32], hi[32], range[80];
-        if (d->def == PM_DEFAULT_AUTO)
-            snprintf(def, sizeof def, "auto");
-        else
-            _pm_opt_format(id, d->def, def, sizeof def);
-        _pm_opt_format(id, d->min, lo, sizeof lo);
-        _pm_opt_format(id, d->max, hi, sizeof hi);
-        if (d->kind == PM_KIND_ENUM)
-            snprintf(range, sizeof range, "warn, quiet, abort");
-        else if (d->kind == PM_KIND_BOOL)
-            snprintf(range, sizeof range, "0 or 1");
-        else
-            snprintf(range, sizeof range, "%s .. %s%s", lo, hi,
-                     d->kind == PM_KIND_SIZE ? " bytes" : "");
+        char def[32], range[80];
+        describe(id, def, range);
         printf("| `%s` | `%s` | `%s` (%d) | %s | %s | %s |\n", d->key, d->env, param_names[id],
                d->param, def, range, d->help);
     }
+}
+
+/* text for roff: a backslash and a hyphen escaped (no line of the table's
+ * text starts with a dot or a quote: each follows a macro on its line). */
+static void roff(const char *text)
+{
+    for (; *text; text++) {
+        if (*text == '\\')
+            fputs("\\e", stdout);
+        else if (*text == '-')
+            fputs("\\-", stdout);
+        else
+            putchar(*text);
+    }
+}
+
+/* The same rows as man page text: one tagged paragraph per setting, for the
+ * man pages (man/pmalloc.3.in and the others take this output). */
+static void print_man_table(void)
+{
+    /* Why no hyphenation or justification: the names are what a reader
+     * types, and a long one must not be split or padded. */
+    fputs(".nh\n.ad l\n", stdout);
+    for (int id = 0; id < PM_OPT_COUNT; id++) {
+        const pm_opt_desc_t *d = &_pm_opt_desc[id];
+        char def[32], range[80], param[48];
+        describe(id, def, range);
+        snprintf(param, sizeof param, "%d", d->param);
+        fputs(".TP\n.BR ", stdout);
+        roff(d->key);
+        fputs(" \" (", stdout);
+        roff(d->env);
+        fputs(", pm_mallopt \" ", stdout);
+        roff(param_names[id]);
+        fputs(" \" = ", stdout);
+        roff(param);
+        fputs(")\"\n", stdout);
+        roff(d->help);
+        fputs(".\n.br\nDefault ", stdout);
+        roff(def);
+        fputs("; range ", stdout);
+        roff(range);
+        fputs(".\n", stdout);
+    }
+    fputs(".ad b\n.hy\n", stdout);
 }
 
 int main(int argc, char **argv)
@@ -76,13 +132,18 @@ int main(int argc, char **argv)
             json = 1;
         } else if (strcmp(argv[i], "--table") == 0) {
             table = 1;
+        } else if (strcmp(argv[i], "--man-table") == 0) {
+            table = 2;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("pmalloc-config %s\n", PM_VERSION_STRING);
+            return 0;
         } else {
             fprintf(stderr, "pmalloc-config: unknown or incomplete argument '%s'\n", argv[i]);
             usage(stderr);
             return 2;
         }
     }
-    if (!!check + show + table != 1) {
+    if (!!check + show + !!table != 1) {
         usage(stderr);
         return 2;
     }
@@ -91,7 +152,10 @@ int main(int argc, char **argv)
     _pm_config_check_mode = 1;
     _pm_config_no_print = 1;
     if (table) {
-        print_table();
+        if (table == 2)
+            print_man_table();
+        else
+            print_table();
         return 0;
     }
     if (check) {

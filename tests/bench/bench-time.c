@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-time.c - the benchmark runner's stopwatch: run a command, then write
  * its wall time and peak resident set size to a file, like /usr/bin/time -f

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cache-scratch.c - Hoard's cache-scratch: passive false sharing. The main
  * thread allocates one small object per thread (so they sit side by side)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cache-thrash.c - Hoard's cache-thrash: active false sharing. Each thread
  * allocates its own small objects one after the other and writes to them; an

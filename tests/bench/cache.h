@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cache.h - the worker shared by cache-thrash.c and cache-scratch.c (after
  * Hoard's benchmarks of the same names): a thread allocates a small object,

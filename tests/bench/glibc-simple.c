@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * glibc-simple.c - after glibc's benchtests/bench-malloc-simple.c: one
  * thread allocates a batch of same-size blocks and then frees them all, in

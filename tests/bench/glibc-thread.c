@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * glibc-thread.c - after glibc's benchtests/bench-malloc-thread.c: each
  * thread keeps a working set of 1024 blocks and repeatedly frees a random

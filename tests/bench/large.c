@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * large.c - large blocks, 64 KiB to 8 MiB (log-uniform), across the mmap
  * threshold: each thread keeps WINDOW blocks alive, repeatedly frees a random

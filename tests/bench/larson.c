@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * larson.c - the Larson & Krishnan server benchmark (after larson.cpp in
  * Hoard and mimalloc-bench), written afresh for pmalloc.

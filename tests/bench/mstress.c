@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mstress.c - a mixed-size stress test in the spirit of mimalloc's mstress and
  * rpmalloc's rptest: each thread keeps a long-lived working set (LIVE objects

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * realloc.c - growth by realloc, the way programs build vectors and strings.
  * Each thread keeps NOBJ objects growing side by side (so a neighbour is often

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run.sh - the benchmark runner behind `make bench` and `make bench-sweep`.
 #
 # Runs every workload (tests/bench/*.c, each built as NAME-pm and NAME-libc)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread-churn.c - many short-lived threads, each doing a little allocation:
  * the main thread starts them in waves of --threads; each allocates BLOCKS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xmalloc.c - producer/consumer allocation (after Lever & Boreham's
  * xmalloc-test), written afresh for pmalloc.

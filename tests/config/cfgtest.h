@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cfgtest.h - helpers for the configuration tests that link the internals:
  * a scratch directory for ini files, a clean PM_* environment per test, and
@@ -85,7 +86,8 @@ static inline void cfgt_clean_env(void)
 {
     for (int id = 0; id < PM_OPT_COUNT; id++)
         unsetenv(_pm_opt_desc[id].env);
-    static const char *const extra[] = {"PM_ARENA_MAXX", "PM_CHEK", "PM_CONFG", "PM_UNRELATED_X"};
+    static const char *const extra[] = {"PM_ARENA_MAXX", "PM_CHEK", "PM_CONFG", "PM_DECAY",
+                                        "PM_UNRELATED_X"};
     for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
         unsetenv(extra[i]);
     setenv("PM_CONFIG", "", 1);

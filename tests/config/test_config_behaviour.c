@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config_behaviour.c - the precedence matrix proved by what the
  * allocator does, through the public API only, for arena_max,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config_file.c - every configuration diagnostic, from the environment,
  * the ini file and pm_mallopt: its text, its line number, that it is said
@@ -111,13 +112,15 @@ static void test_env_typo(void **state)
     setenv("PM_ARENA_MAXX", "2", 1);
     setenv("PM_CHEK", "1", 1);
     setenv("PM_CONFG", "x.ini", 1);
+    setenv("PM_DECAY", "5", 1); /* three edits away, but the start of PM_DECAY_MS */
     setenv("PM_UNRELATED_X", "1", 1); /* someone else's variable: not ours to judge */
     char *err = cfgt_load();
     cfgt_assert_has(err, "pmalloc: unknown variable PM_ARENA_MAXX (did you mean PM_ARENA_MAX?)");
     cfgt_assert_has(err, "pmalloc: unknown variable PM_CHEK (did you mean PM_CHECK?)");
     cfgt_assert_has(err, "pmalloc: unknown variable PM_CONFG (did you mean PM_CONFIG?)");
+    cfgt_assert_has(err, "pmalloc: unknown variable PM_DECAY (did you mean PM_DECAY_MS?)");
     cfgt_assert_lacks(err, "PM_UNRELATED_X");
-    assert_int_equal(cfgt_diag_lines(err), 3);
+    assert_int_equal(cfgt_diag_lines(err), 4);
     assert_int_equal(value(PM_OPT_arena_max), _pm_options_default(PM_OPT_arena_max));
     free(err);
 }

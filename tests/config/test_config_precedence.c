@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config_precedence.c - the precedence matrix for every tunable in the
  * table: built-in default, then the ini file over it, the environment over

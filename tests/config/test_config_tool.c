@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config_tool.c - the pmalloc-config command, run as a program from the
- * build tree ($PM_TEST_BUILDDIR/pmalloc-config): --check (exit status and
+ * build tree ($PM_TEST_BUILDDIR/tools/pmalloc-config): --check (exit status and
  * diagnostics), --show (what a program started here would get, text and
  * JSON, --program), --table (one row per tunable of the table), --help and
  * usage errors.
@@ -28,7 +29,7 @@ static tool_run_t tool(const char *const *args, const char *const *env)
 {
     const char *bd = getenv("PM_TEST_BUILDDIR");
     char exe[512];
-    snprintf(exe, sizeof exe, "%s/pmalloc-config", bd && *bd ? bd : ".");
+    snprintf(exe, sizeof exe, "%s/tools/pmalloc-config", bd && *bd ? bd : ".");
     int out = memfd_create("out", 0), err = memfd_create("err", 0);
     assert_true(out >= 0 && err >= 0);
     fflush(NULL);
@@ -105,6 +106,28 @@ static void test_table(void **state)
         cfgt_assert_has(r.out, cell);
         cfgt_assert_has(r.out, _pm_opt_desc[id].help);
     }
+    assert_string_equal(r.err, "");
+    done(&r);
+}
+
+/* --version: the configured version; --man-table: one paragraph per
+ * setting, each naming the key, the variable and the range. */
+static void test_version_and_man_table(void **state)
+{
+    (void)state;
+    tool_run_t r = tool((const char *[]){"--version", NULL}, NULL);
+    assert_int_equal(exit_code(&r), 0);
+    assert_string_equal(r.out, "pmalloc-config " PM_VERSION_STRING "\n");
+    done(&r);
+    r = tool((const char *[]){"--man-table", NULL}, NULL);
+    assert_int_equal(exit_code(&r), 0);
+    unsigned rows = 0;
+    for (const char *p = r.out; (p = strstr(p, ".TP\n.BR ")) != NULL; p++)
+        rows++;
+    assert_int_equal(rows, PM_OPT_COUNT);
+    cfgt_assert_has(r.out, ".BR decay_ms \" (PM_DECAY_MS, pm_mallopt \" PM_DECAY_MS \" = \\-107)\"");
+    cfgt_assert_has(r.out, "Default 10; range 0 .. 3600000.");
+    cfgt_assert_has(r.out, "Default 32M; range 0 .. 32M bytes.");
     assert_string_equal(r.err, "");
     done(&r);
 }
@@ -206,6 +229,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_usage),
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_version_and_man_table),
         cmocka_unit_test_setup_teardown(test_check_good, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_check_bad, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_show, cfgt_setup, cfgt_teardown),

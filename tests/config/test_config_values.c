@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config_values.c - the value parser and formatter (_pm_opt_parse,
  * _pm_opt_format) and the name helpers: units, hex, ranges, overflow,
@@ -181,6 +182,8 @@ static void test_names(void **state)
     assert_string_equal(_pm_opt_suggest_key("mmap_treshold"), "mmap_threshold");
     assert_string_equal(_pm_opt_suggest_key("ARENA_MAX"), "arena_max");
     assert_string_equal(_pm_opt_suggest_key("chek"), "check");
+    assert_string_equal(_pm_opt_suggest_key("decay"), "decay_ms"); /* a prefix, 3 edits */
+    assert_string_equal(_pm_opt_suggest_key("tcache"), "tcache_max");
     assert_null(_pm_opt_suggest_key("colour"));
     assert_null(_pm_opt_suggest_key("x"));
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_config.c - libFuzzer target for the configuration layer: the input
  * is parsed as an ini file (the inih reader, section and key handling,

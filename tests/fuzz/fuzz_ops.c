@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_ops.c - libFuzzer target: the input bytes drive a sequence of pm_*
  * calls (malloc, calloc, realloc, free, memalign, posix_memalign,

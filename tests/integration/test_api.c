@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_api.c - every public call of pmalloc and its edge cases (issue 2),
  * through the public API only: malloc(0), alignment, impossible sizes,
@@ -1374,6 +1375,38 @@ static void *mallinfo_thread(void *arg)
     return NULL;
 }
 
+/* One pm_malloc(16) in a fresh process: the program holds one small chunk
+ * (not the thread cache, ~26 KiB, which is overhead), and the heap adds up
+ * as glibc's: arena == uordblks + fordblks + overhead; parked blocks are
+ * free. */
+static int child_mallinfo_sums(void)
+{
+    void *p = pm_malloc(16);
+    PMT_REQUIRE(p != NULL, "malloc");
+    struct pm_mallinfo m = pm_mallinfo();
+    PMT_REQUIRE(m.uordblks >= 16 && m.uordblks <= 64, "uordblks %zu after pm_malloc(16)",
+                m.uordblks);
+    PMT_REQUIRE(m.overhead >= 16 * 1024, "overhead %zu: no thread cache?", m.overhead);
+    PMT_REQUIRE(m.arena == m.uordblks + m.fordblks + m.overhead,
+                "arena %zu != uordblks %zu + fordblks %zu + overhead %zu", m.arena, m.uordblks,
+                m.fordblks, m.overhead);
+    pm_free(p);
+    m = pm_mallinfo();
+    PMT_REQUIRE(m.uordblks == 0, "uordblks %zu after freeing all", m.uordblks);
+    PMT_REQUIRE(m.fsmblks > 0 && m.fsmblks <= m.fordblks, "fsmblks %zu, fordblks %zu",
+                m.fsmblks, m.fordblks);
+    PMT_REQUIRE(m.arena == m.uordblks + m.fordblks + m.overhead,
+                "after free: arena %zu != uordblks %zu + fordblks %zu + overhead %zu", m.arena,
+                m.uordblks, m.fordblks, m.overhead);
+    return 0;
+}
+
+static void test_mallinfo_sums(void **state)
+{
+    (void)state;
+    pmt_run_case_ok("mallinfo_sums", NULL, 30);
+}
+
 static int child_mallinfo_moves(void)
 {
     struct pm_mallinfo m0 = pm_mallinfo();
@@ -1480,6 +1513,18 @@ static int child_mapping_fallback(void)
         pm_free(b[--n]);
     PMT_REQUIRE_HEAP_OK();
     return 0;
+}
+
+/* The library loaded is the one these headers come with; the string is
+ * the three numbers. */
+static void test_version(void **state)
+{
+    (void)state;
+    char want[64];
+    snprintf(want, sizeof want, "%d.%d.%d", PM_VERSION_MAJOR, PM_VERSION_MINOR,
+             PM_VERSION_PATCH);
+    assert_string_equal(PM_VERSION_STRING, want);
+    assert_string_equal(pm_version(), PM_VERSION_STRING);
 }
 
 static void test_mapping_fallback(void **state)
@@ -1631,6 +1676,7 @@ static const pmt_case_t cases[] = {
     { "stats_per_arena", child_stats_per_arena },
     { "init_race", child_init_race },
     { "mallinfo_moves", child_mallinfo_moves },
+    { "mallinfo_sums", child_mallinfo_sums },
     { "remote_frees_return", child_remote_frees_return },
     { "idle_arena_gives_all_back", child_idle_arena_gives_all_back },
     { "mallinfo_peak", child_mallinfo_peak },
@@ -1680,6 +1726,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_idle_arena_gives_all_back),
         cmocka_unit_test(test_mallinfo_peak),
         cmocka_unit_test(test_mapping_fallback),
+        cmocka_unit_test(test_version),
+        cmocka_unit_test(test_mallinfo_sums),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_integrity.c - heap-integrity checks (issue 4): every misuse the core
  * promises to catch must end the process with SIGABRT (not SIGSEGV, not a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_random.c - long random sequences of pm_malloc / pm_calloc / pm_realloc
  * / pm_free and the memalign family (issue 2), with every block's contents

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_tunables.c - each PM_* environment setting, proven by behaviour (issue
  * 2). Every case runs in a re-executed child whose environment carries the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_dlclose.c - libpmalloc loaded with dlopen and closed again while a
  * thread that used it still runs. This binary does not link the library:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_init_races.c - pm_init and fork at awkward moments. Each case runs
  * in a fresh process (pmalloc not yet initialised there):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_purge_races.c - what may happen while a purge runs with the arena
  * lock dropped (pmalloc plans a trim under the lock, then madvises after it).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_stress.c - eight threads allocate, check and free random blocks of
  * 8 B to 4 MiB (mostly small) for a bounded time (issue 2). Every block is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_threads.c - fork and thread life cycles under load (issue 2).
  *  - fork while four threads allocate: each child (of a busy parent, with

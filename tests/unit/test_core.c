@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_core.c - unit tests of the core's internals: size classes, header
  * checksums, bins and coalescing, the top chunk, the mapping registry, the
