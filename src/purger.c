@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * purger.c - the background purger: one thread that sweeps the arenas on
  * time, so that memory a program freed goes back to the OS after decay_ms

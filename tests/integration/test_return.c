@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_return.c - memory goes back to the OS where users see it, in RSS
  * (/proc/self/statm), and memory about to be reused is not handed back.
