@@ -89,7 +89,9 @@ extern "C" {
  * the allocator's own bytes. As glibc's, the arena heaps add up:
  * arena == uordblks + fordblks + overhead (fsmblks is part of fordblks). */
 struct pm_mallinfo {
-    size_t arena;    /* bytes currently held from the OS for arena heaps */
+    size_t arena;    /* bytes of arena heaps held from the OS and resident
+                      * or may be: pages given back to the OS (purged
+                      * free runs, trimmed tops) are left out          */
     size_t ordblks;  /* free chunks in the arena bins                    */
     size_t smblks;   /* free blocks parked in thread caches              */
     size_t hblks;    /* chunks currently mmapped directly                */
@@ -102,7 +104,8 @@ struct pm_mallinfo {
     size_t uordblks; /* bytes in use by the program (chunk sizes, heap
                       * chunks only: hblkhd has the direct mappings)   */
     size_t fordblks; /* bytes free in the arena heaps (bins, tops,
-                      * stashes, thread caches' parked blocks)         */
+                      * stashes, thread caches' parked blocks), less the
+                      * pages given back                               */
     size_t keepcost; /* bytes in the top chunks, releasable by trimming  */
     size_t narenas;  /* arenas created                                   */
     size_t overhead; /* bytes of the arena heaps pmalloc uses itself: heap
