@@ -69,10 +69,12 @@ static void print_table(void)
     }
 }
 
-/* text for roff: a backslash and a hyphen escaped (no line of the table's
- * text starts with a dot or a quote: each follows a macro on its line). */
+/* text for roff: a backslash and a hyphen escaped, and a leading dot or
+ * quote, which would make a line a request, made plain text with \&. */
 static void roff(const char *text)
 {
+    if (*text == '.' || *text == '\'')
+        fputs("\\&", stdout);
     for (; *text; text++) {
         if (*text == '\\')
             fputs("\\e", stdout);

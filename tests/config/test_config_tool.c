@@ -125,7 +125,8 @@ static void test_version_and_man_table(void **state)
     for (const char *p = r.out; (p = strstr(p, ".TP\n.BR ")) != NULL; p++)
         rows++;
     assert_int_equal(rows, PM_OPT_COUNT);
-    cfgt_assert_has(r.out, ".BR decay_ms \" (PM_DECAY_MS, pm_mallopt \" PM_DECAY_MS \" = \\-107)\"");
+    cfgt_assert_has(r.out,
+                    ".BR decay_ms \" (PM_DECAY_MS, pm_mallopt \" PM_DECAY_MS \" = \\-107)\"");
     cfgt_assert_has(r.out, "Default 10; range 0 .. 3600000.");
     cfgt_assert_has(r.out, "Default 32M; range 0 .. 32M bytes.");
     assert_string_equal(r.err, "");
