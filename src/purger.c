@@ -43,8 +43,8 @@ static void *purger_main(void *arg)
         }
         if (next == UINT64_MAX) {
             /* Why announce it: a notifier then wakes us; one that came
-             * between the scan and here changed the sequence, and the
-             * wait returns at once. */
+             * since the scan began changed the sequence, and the wait
+             * returns at once. */
             __atomic_store_n(&purger_sleeping, 1, __ATOMIC_SEQ_CST);
             _pm_os_wait(&purger_seq, seq, UINT64_MAX);
             __atomic_store_n(&purger_sleeping, 0, __ATOMIC_RELAXED);
@@ -69,11 +69,13 @@ bool _pm_purger_notify(void)
         return false;
     int st = __atomic_load_n(&purger_state, __ATOMIC_ACQUIRE);
     if (PM_LIKELY(st == PURGER_RUNNING)) {
-        /* Why only a sleeping one: a purger on a timer comes round anyway. */
-        if (__atomic_load_n(&purger_sleeping, __ATOMIC_SEQ_CST)) {
-            __atomic_add_fetch(&purger_seq, 1, __ATOMIC_SEQ_CST);
+        /* Why bump always: a purger between its scan and its sleep then
+         * finds the sequence changed and scans again (no lost wake-up).
+         * Why the syscall only for a sleeping one: one on a timer comes
+         * round anyway. */
+        __atomic_add_fetch(&purger_seq, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&purger_sleeping, __ATOMIC_SEQ_CST))
             _pm_os_wake(&purger_seq);
-        }
         return true;
     }
     if (st == PURGER_FAILED)
