@@ -222,12 +222,31 @@ bool _pm_large_lookup(pm_chunk_t *c, size_t *len, bool *was_freed)
     return e != NULL;
 }
 
-static void large_check_head(pm_chunk_t *c, size_t len, const char *call, void *p)
+void _pm_large_check_head(pm_chunk_t *c, size_t len, const char *call, void *p)
 {
     uint64_t h = chunk_head(c);
     if (PM_UNLIKELY(!chunk_head_ok(c, h) || head_state(h) != PM_ST_MMAPPED ||
                     head_size(h) + c->prev_size != len))
         _pm_fatal(call, p, "corrupted chunk header (head %p of a mapped chunk)", (void *)h);
+}
+
+void *_pm_large_containing(const void *p)
+{
+    void *found = NULL;
+    pthread_mutex_lock(&large_lock);
+    for (size_t i = 0; table && i < table_cap && !found; i++) {
+        uintptr_t k = table[i].key;
+        if (!k || (k & 1))
+            continue;
+        pm_chunk_t *c = (pm_chunk_t *)k;
+        /* Why the clamp: a damaged prev_size must not widen the range. */
+        size_t off = c->prev_size <= table[i].len ? c->prev_size : 0;
+        char *base = (char *)c - off;
+        if ((const char *)p >= base && (const char *)p < base + table[i].len)
+            found = chunk2mem(c);
+    }
+    pthread_mutex_unlock(&large_lock);
+    return found;
 }
 
 size_t _pm_large_usable(pm_chunk_t *c)
@@ -247,7 +266,7 @@ void _pm_large_free(pm_chunk_t *c, const char *call, void *p)
         _pm_fatal(call, p, "invalid pointer (not allocated by pmalloc)");
     }
     size_t len = e->len;
-    large_check_head(c, len, call, p);
+    _pm_large_check_head(c, len, call, p);
     if (_pm_check_level >= 1)
         _pm_debug_on_free(c, call, p);
     e->key |= 1;
@@ -280,7 +299,7 @@ void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n)
     }
     size_t len = e->len, off = c->prev_size;
     uint32_t ai = e->arena;
-    large_check_head(c, len, "pm_realloc", p);
+    _pm_large_check_head(c, len, "pm_realloc", p);
     bool ovf = false;
     size_t nlen = page_round(off + PM_HDR + n + large_extra(), &ovf);
     if (ovf) {

@@ -62,8 +62,9 @@ int _pm_os_count_cpulist(const char *s);
 /* Fill buf with random bytes (getrandom, else a time/address mix). */
 void _pm_os_random(void *buf, size_t len);
 /* Read at most cap-1 bytes of path into buf and NUL-terminate. Returns the
- * length, -1 with errno on error, or -2 (errno EFBIG) if the file is larger
- * than cap-1 bytes. Uses open/read only. */
+ * length, -1 with errno on error (EISDIR for a directory), -2 (errno EFBIG)
+ * if the file is larger than cap-1 bytes, or -3 if path is not a regular
+ * file (a FIFO, a tty, a device: never read). Uses open/read only. */
 ssize_t _pm_os_read_file(const char *path, char *buf, size_t cap);
 /* The value of environment variable name, without getenv (reads environ,
  * else /proc/self/environ); NULL if unset. */
