@@ -149,13 +149,20 @@ static size_t large_extra(void)
     return _pm_check_level >= 1 ? 8 : 0;
 }
 
+/* Hardened: the last page of each mapping is a guard (PROT_NONE), outside
+ * the chunk's head size, so an overflow off the end faults at once. */
+static size_t guard_len(void)
+{
+    return _pm_hardened ? _pm_os_page_size() : 0;
+}
+
 void *_pm_large_alloc(size_t n, size_t align, bool *ok)
 {
     *ok = true;
     bool ovf = false;
     size_t slack = align > PM_ALIGNMENT ? align : 0;
-    size_t len = page_round(n + PM_HDR + slack + large_extra(), &ovf);
-    if (ovf || n > PM_MAX_REQUEST || len == 0) {
+    size_t len = page_round(n + PM_HDR + slack + large_extra(), &ovf) + guard_len();
+    if (ovf || n > PM_MAX_REQUEST || len == guard_len()) {
         errno = ENOMEM;
         return NULL;
     }
@@ -187,7 +194,10 @@ void *_pm_large_alloc(size_t n, size_t align, bool *ok)
     pm_chunk_t *c = mem2chunk(mem);
     size_t off = (size_t)((char *)c - base);
     c->prev_size = off;
-    chunk_set(c, len - off, PM_ST_MMAPPED, 0);
+    chunk_set(c, len - off - guard_len(), PM_ST_MMAPPED, 0);
+    /* A refused guard costs only the protection (the page stays unused). */
+    if (guard_len())
+        (void)_pm_os_guard(base + len - guard_len(), guard_len(), true);
     pthread_mutex_lock(&large_lock);
     if (!table_reserve()) {
         pthread_mutex_unlock(&large_lock);
@@ -226,7 +236,7 @@ void _pm_large_check_head(pm_chunk_t *c, size_t len, const char *call, void *p)
 {
     uint64_t h = chunk_head(c);
     if (PM_UNLIKELY(!chunk_head_ok(c, h) || head_state(h) != PM_ST_MMAPPED ||
-                    head_size(h) + c->prev_size != len))
+                    head_size(h) + c->prev_size + guard_len() != len))
         _pm_fatal(call, p, "corrupted chunk header (head %p of a mapped chunk)", (void *)h);
 }
 
@@ -301,7 +311,7 @@ void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n)
     uint32_t ai = e->arena;
     _pm_large_check_head(c, len, "pm_realloc", p);
     bool ovf = false;
-    size_t nlen = page_round(off + PM_HDR + n + large_extra(), &ovf);
+    size_t nlen = page_round(off + PM_HDR + n + large_extra(), &ovf) + guard_len();
     if (ovf) {
         pthread_mutex_unlock(&large_lock);
         errno = ENOMEM;
@@ -315,13 +325,20 @@ void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n)
     e->key |= 1;
     moving++;
     pthread_mutex_unlock(&large_lock);
+    /* Why the guard comes off first: mremap takes one mapping, and the
+     * guard's protection splits it in two. */
+    size_t g = guard_len();
+    if (g)
+        (void)_pm_os_guard((char *)c - off + len - g, g, false);
     char *nb = _pm_os_remap((char *)c - off, len, nlen);
-    pthread_mutex_lock(&large_lock);
-    moving--;
     char *base = nb ? nb : (char *)c - off;
     size_t blen = nb ? nlen : len;
+    if (g)
+        (void)_pm_os_guard(base + blen - g, g, true);
+    pthread_mutex_lock(&large_lock);
+    moving--;
     pm_chunk_t *nc = (pm_chunk_t *)(base + off);
-    chunk_set(nc, blen - off, PM_ST_MMAPPED, 0);
+    chunk_set(nc, blen - off - g, PM_ST_MMAPPED, 0);
     table_reserve();
     bool t2;
     (void)table_find((uintptr_t)nc, &t2);
@@ -369,7 +386,7 @@ int _pm_large_check(void)
         pm_chunk_t *c = (pm_chunk_t *)k;
         uint64_t h = chunk_head(c);
         if (!chunk_head_ok(c, h) || head_state(h) != PM_ST_MMAPPED ||
-            head_size(h) + c->prev_size != table[i].len) {
+            head_size(h) + c->prev_size + guard_len() != table[i].len) {
             _pm_diag("pm_check_heap: mapped chunk %p: corrupted chunk header (head %p)",
                      (void *)c, (void *)h);
             bad = 1;

@@ -64,7 +64,7 @@ enum pm_opt_kind {
     X(decay_ms, "PM_DECAY_MS", "decay_ms", PM_DECAY_MS, 10, 0, 3600000, PM_KIND_COUNT, \
       "free heap memory unused this many ms goes back to the OS (0: top at once)") \
     X(hardened, "PM_HARDENED", "hardened", PM_HARDENED, 0, 0, 1, PM_KIND_BOOL,      \
-      "checks against attacks: address-bound headers, delayed random reuse, zero on free")
+      "checks against attacks: address-bound headers, random reuse, zero on free, guard pages")
 
 enum pm_opt_id {
 #define PM_X_ID(id, env, key, param, def, min, max, kind, help) PM_OPT_##id,

@@ -93,6 +93,14 @@ void _pm_os_unmap(void *p, size_t size)
     errno = saved;
 }
 
+bool _pm_os_guard(void *p, size_t size, bool on)
+{
+    int saved = errno;
+    bool ok = mprotect(p, size, on ? PROT_NONE : PROT_READ | PROT_WRITE) == 0;
+    errno = saved;
+    return ok;
+}
+
 void _pm_os_hugepage(void *p, size_t size)
 {
     int saved = errno;

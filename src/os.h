@@ -22,6 +22,9 @@ void *_pm_os_map_aligned(size_t size, size_t align, bool reserve);
 void _pm_os_unmap(void *p, size_t size);
 /* Ask for transparent huge pages on [p, p+size) (advice only). */
 void _pm_os_hugepage(void *p, size_t size);
+/* Make [p, p+size) (page-aligned) inaccessible (guard) or read-write again;
+ * false if the kernel refused (errno kept). */
+bool _pm_os_guard(void *p, size_t size, bool on);
 /* Give the pages back; true if they did go (they read as zero when touched
  * again), false if some may still hold their data (mlocked pages). */
 bool _pm_os_purge(void *p, size_t size);

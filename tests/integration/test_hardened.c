@@ -202,6 +202,42 @@ static int child_reuse_delayed(void)
     return 0;
 }
 
+/* Is the page at addr mapped without any access (a guard)? */
+static int is_guard_page(uintptr_t addr)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int guard = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && addr >= lo && addr < hi)
+            guard = strncmp(perms, "---", 3) == 0;
+    }
+    if (f)
+        fclose(f);
+    return guard;
+}
+
+/* A direct mapping ends in a guard page, also after mremap grew or shrank
+ * it, and the whole usable size stays writable. */
+static int child_mapping_guard(void)
+{
+    size_t n = (size_t)40 << 20, sizes[] = { n, 2 * n, n + n / 2 };
+    unsigned char *p = NULL;
+    for (size_t i = 0; i < PMT_ARRAY_LEN(sizes); i++) {
+        p = i ? pm_realloc(p, sizes[i]) : pm_malloc(sizes[i]);
+        PMT_REQUIRE(p != NULL, "allocation %zu", i);
+        size_t u = pm_malloc_usable_size(p);
+        memset(p, (int)i, u);
+        uintptr_t end = ((uintptr_t)p + u + 4095) & ~(uintptr_t)4095;
+        PMT_REQUIRE(is_guard_page(end), "no guard page after %zu bytes at %p", u, (void *)p);
+    }
+    PMT_REQUIRE(pm_check_heap() == 0, "pm_check_heap");
+    pm_free(p);
+    return 0;
+}
+
 /* Settable before the first allocation, EBUSY after (like check). */
 static int child_setting_fixed(void)
 {
@@ -262,6 +298,8 @@ static const spec_t specs[] = {
       { "pointer already freed" }, ABORTS },
     { "reuse_delayed", "reuse_delayed", { H }, { NULL }, EXITS_0 },
     { "reuse_delayed_medium", "reuse_delayed", { H, "PMT_SIZE=4000" }, { NULL }, EXITS_0 },
+    { "mapping_guard_page", "mapping_guard", { H }, { NULL }, EXITS_0 },
+    { "mapping_guard_page_l1", "mapping_guard", { H, "PM_CHECK=1" }, { NULL }, EXITS_0 },
     { "setting_fixed_after_first_allocation", "setting_fixed", { NULL }, { NULL }, EXITS_0 },
 };
 
@@ -293,6 +331,7 @@ static const pmt_case_t cases[] = {
     { "usable_size_bad", child_usable_size_bad },
     { "realloc_freed", child_realloc_freed },
     { "reuse_delayed", child_reuse_delayed },
+    { "mapping_guard", child_mapping_guard },
     { "setting_fixed", child_setting_fixed },
 };
 
