@@ -79,6 +79,7 @@ extern "C" {
 #define PM_THP             (-105) /* 1: huge pages for direct mappings >= 2 MiB     */
 #define PM_MMAP_DYNAMIC    (-106) /* 1: glibc's rising mmap threshold (default 0)   */
 #define PM_DECAY_MS        (-107) /* free memory unused this long goes to the OS    */
+#define PM_HARDENED        (-108) /* 1: checks against attacks (before 1st alloc)   */
 #define PM_BACKGROUND_THREAD (-110) /* 1: a thread gives idle memory back (default) */
 
 /* pm_config_dump() formats. */

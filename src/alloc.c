@@ -134,7 +134,7 @@ void *_pm_alloc_arena(size_t csize, bool zero)
     return alloc_from(a, csize, zero);
 }
 
-__attribute__((noinline)) void *_pm_alloc_slow(size_t n)
+static void *alloc_slow(size_t n)
 {
     if (PM_UNLIKELY(!pm_ensure_alloc()))
         return enomem();
@@ -157,6 +157,19 @@ __attribute__((noinline)) void *_pm_alloc_slow(size_t n)
     if (tc->real && tc->nclass && size_class_ceil(csize) < tc->nclass)
         return _pm_tcache_alloc_slow(tc, csize);
     return _pm_alloc_arena(csize, false);
+}
+
+/* Level >= 1: what the program asked for is the block's size from now on. */
+static void *with_size(void *p, size_t n)
+{
+    if (PM_UNLIKELY(_pm_check_level >= 1) && p)
+        _pm_debug_set_size(mem2chunk(p), n);
+    return p;
+}
+
+__attribute__((noinline)) void *_pm_alloc_slow(size_t n)
+{
+    return with_size(alloc_slow(n), n);
 }
 
 void *pm_malloc(size_t n)
@@ -204,7 +217,7 @@ void *pm_calloc(size_t nmemb, size_t size)
     return p;
 }
 
-static void *memalign_impl(size_t align, size_t n)
+static void *memalign_arena(size_t align, size_t n)
 {
     if (PM_UNLIKELY(!pm_ensure_alloc()))
         return enomem();
@@ -257,6 +270,11 @@ static void *memalign_impl(size_t align, size_t n)
     return chunk2mem(c);
 }
 
+static void *memalign_impl(size_t align, size_t n)
+{
+    return with_size(memalign_arena(align, n), n);
+}
+
 static bool pow2(size_t x)
 {
     return x && !(x & (x - 1));
@@ -296,7 +314,7 @@ void *pm_realloc(void *p, size_t n)
     if (!p)
         return pm_malloc(n);
     if (n == 0) {
-        pm_free(p);
+        _pm_free_for(p, "pm_realloc"); /* a bad p is reported as pm_realloc's */
         return NULL;
     }
     if (PM_UNLIKELY(!pm_ensure_alloc()))
@@ -313,7 +331,7 @@ void *pm_realloc(void *p, size_t n)
         if (n >= mmap_threshold()) {
             q = _pm_large_realloc(c, p, n);
             if (_pm_check_level >= 1)
-                _pm_debug_set_canary(q ? mem2chunk(q) : c);
+                _pm_debug_set_size(q ? mem2chunk(q) : c, q ? n : old);
             if (q)
                 return q;
             /* mremap refused: a fresh block and a copy may still work. */
@@ -329,7 +347,7 @@ void *pm_realloc(void *p, size_t n)
                 _pm_arena_unlock_trim(a);
             }
             if (_pm_check_level >= 1)
-                _pm_debug_set_canary(c);
+                _pm_debug_set_size(c, n);
             return p;
         }
         if (n < mmap_threshold()) {
@@ -337,7 +355,7 @@ void *pm_realloc(void *p, size_t n)
             if (_pm_bins_grow_inplace(a, c, csize)) {
                 _pm_arena_unlock(a);
                 if (_pm_check_level >= 1)
-                    _pm_debug_set_canary(c);
+                    _pm_debug_set_size(c, n);
                 return p;
             }
             pm_arena_t *mine = _pm_tls_tc->arena;
@@ -359,7 +377,7 @@ void *pm_realloc(void *p, size_t n)
         return NULL;
     memcpy(q, p, old < n ? old : n);
     _pm_free_moved(p);
-    return q;
+    return with_size(q, n);
 }
 
 size_t pm_malloc_usable_size(void *p)

@@ -66,6 +66,7 @@ typedef struct config_ini {
 static char file_buf[PM_CONFIG_FILE_MAX + 1];
 static char file_path[4096];
 static char prog_buf[256];
+static char path_esc[1024]; /* a path or name as diagnostics show it (esc) */
 static int env_mode_set;
 /* Why static: pm_init may run on a small thread stack; the parse runs once,
  * in pm_init's pthread_once (or in the single-threaded tool and fuzzer). */
@@ -94,6 +95,13 @@ const char *_pm_config_errno_text(int err, char *buf, size_t cap)
             return texts[i].text;
     _pm_diag_format(buf, cap, "error %d", err);
     return buf;
+}
+
+/* A path or program name as diagnostics show it: every byte outside
+ * printable ASCII as \xNN, uncut (escape sequences never reach a terminal). */
+static const char *esc(const char *text, char *buf, size_t cap)
+{
+    return _pm_config_escape(text, strlen(text), SIZE_MAX, buf, cap);
 }
 
 const char *_pm_config_file(void)
@@ -128,7 +136,9 @@ size_t _pm_config_source_text(int id, int src, uint32_t line, char *buf, size_t 
 {
     switch (src) {
     case PM_SRC_FILE:
-        return _pm_diag_format(buf, cap, "%s:%u", file_path[0] ? file_path : "file", line);
+        return _pm_diag_format(buf, cap, "%s:%u",
+                               file_path[0] ? esc(file_path, path_esc, sizeof path_esc) : "file",
+                               line);
     case PM_SRC_ENV:
         return _pm_diag_format(buf, cap, "env %s", _pm_opt_desc[id].env);
     case PM_SRC_MALLOPT:
@@ -397,7 +407,8 @@ void _pm_config_parse_text(const char *name, const char *text, size_t len, int a
 {
     config_ini_t *c = &ini_ctx;
     memset(c, 0, sizeof *c);
-    c->name = name;
+    static char name_esc[1024];
+    c->name = esc(name, name_esc, sizeof name_esc); /* for the reports only */
     c->text = text;
     c->len = len;
     c->apply = apply;
@@ -413,21 +424,21 @@ void _pm_config_parse_text(const char *name, const char *text, size_t len, int a
         uint32_t line = 1;
         for (const char *p = text; p < nul; p++)
             line += *p == '\n';
-        ini_report(c, "%s:%u: NUL byte: not a text file; file ignored", name, line);
+        ini_report(c, "%s:%u: NUL byte: not a text file; file ignored", c->name, line);
         return;
     }
     if (&ini_use_stack && !ini_use_stack) {
-        ini_report(c, "%s: inih is set to allocate its line buffer; file ignored", name);
+        ini_report(c, "%s: inih is set to allocate its line buffer; file ignored", c->name);
         return;
     }
     int r = ini_parse_stream(ini_read_line, c, ini_on_key, c);
     ini_end_section(c);
     if (r > 0 && (c->first_syntax == 0 || (uint32_t)r < c->first_syntax))
-        ini_report(c, "%s:%d: syntax error", name, r);
+        ini_report(c, "%s:%d: syntax error", c->name, r);
     else if (r < 0)
-        ini_report(c, "%s: inih failed (%d); file ignored", name, r);
+        ini_report(c, "%s: inih failed (%d); file ignored", c->name, r);
     if (c->shown > CONFIG_MAX_SHOWN)
-        ini_note("%s: %u more problems not shown", name, c->shown - CONFIG_MAX_SHOWN);
+        ini_note("%s: %u more problems not shown", c->name, c->shown - CONFIG_MAX_SHOWN);
     if (!apply || r < 0)
         return;
     /* [pmalloc] first, then this program's section over it. */
@@ -457,22 +468,27 @@ static void config_load_file(bool secure)
     int required = env != NULL;
     const char *path = env ? env : PM_SYSCONFDIR "/pmalloc.ini";
     const char *label = env ? "PM_CONFIG=" : "";
+    const char *shown = esc(path, path_esc, sizeof path_esc);
     if (strlen(path) >= sizeof file_path) {
-        _pm_config_report("%s%s: %s", label, path, _pm_config_errno_text(ENAMETOOLONG, eb,
+        _pm_config_report("%s%s: %s", label, shown, _pm_config_errno_text(ENAMETOOLONG, eb,
                                                                       sizeof eb));
         return;
     }
     ssize_t n = _pm_os_read_file(path, file_buf, sizeof file_buf);
     if (n == -2) {
-        _pm_config_report("%s%s: file too large (over %uK); ignored", label, path,
+        _pm_config_report("%s%s: file too large (over %uK); ignored", label, shown,
                           (unsigned)(PM_CONFIG_FILE_MAX / 1024));
+        return;
+    }
+    if (n == -3) {
+        _pm_config_report("%s%s: not a regular file; ignored", label, shown);
         return;
     }
     if (n < 0) {
         /* Why silent: the system file is optional; a named one is not. */
         if (!required && errno == ENOENT)
             return;
-        _pm_config_report("%s%s: %s", label, path, _pm_config_errno_text(errno, eb, sizeof eb));
+        _pm_config_report("%s%s: %s", label, shown, _pm_config_errno_text(errno, eb, sizeof eb));
         return;
     }
     memcpy(file_path, path, strlen(path) + 1);
@@ -521,11 +537,14 @@ unsigned _pm_config_check_file(const char *path)
     int saved = _pm_config_check_mode;
     _pm_config_check_mode = 1;
     ssize_t n = _pm_os_read_file(path, file_buf, sizeof file_buf);
+    const char *shown = esc(path, path_esc, sizeof path_esc);
     if (n == -2)
-        _pm_config_report("%s: file too large (over %uK); ignored", path,
+        _pm_config_report("%s: file too large (over %uK); ignored", shown,
                           (unsigned)(PM_CONFIG_FILE_MAX / 1024));
+    else if (n == -3)
+        _pm_config_report("%s: not a regular file; ignored", shown);
     else if (n < 0)
-        _pm_config_report("%s: %s", path, _pm_config_errno_text(errno, eb, sizeof eb));
+        _pm_config_report("%s: %s", shown, _pm_config_errno_text(errno, eb, sizeof eb));
     else
         _pm_config_parse_text(path, file_buf, (size_t)n, 0);
     _pm_config_check_mode = saved;
@@ -636,8 +655,9 @@ int _pm_config_dump_fd(int fd, int format)
     char val[32], def[32], src[320], psrc[320], pval[32];
     if (format == PM_DUMP_TEXT) {
         out_str(&o, "pmalloc settings (config file: ");
-        out_str(&o, file_path[0] ? file_path : "none");
-        out_fmt(&o, "; program: %s)\n", prog && *prog ? prog : "none");
+        char pe[256];
+        out_str(&o, file_path[0] ? esc(file_path, path_esc, sizeof path_esc) : "none");
+        out_fmt(&o, "; program: %s)\n", prog && *prog ? esc(prog, pe, sizeof pe) : "none");
     } else {
         out_str(&o, "{\"file\": ");
         out_json_str(&o, file_path[0] ? file_path : NULL);

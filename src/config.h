@@ -46,6 +46,8 @@ const char *_pm_opt_suggest_key(const char *key);
 /* Copy text into buf for a diagnostic: unprintable bytes become \xNN, long
  * text is cut with "...". Returns buf. */
 char *_pm_config_quote(const char *text, size_t len, char *buf, size_t cap);
+/* The same, cut after cut bytes (SIZE_MAX: never; cap still bounds it). */
+char *_pm_config_escape(const char *text, size_t len, size_t cut, char *buf, size_t cap);
 
 /* Store a value for option id from src (line: ini line for PM_SRC_FILE);
  * what was in force before, unless a default, becomes the "overrides". */

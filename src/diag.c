@@ -6,7 +6,11 @@
 #include "diag.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -14,20 +18,36 @@
 
 int _pm_write_all(int fd, const char *buf, size_t len)
 {
-    int saved = errno;
+    int saved = errno, rc = 0;
+    /* Why SIGPIPE is blocked around the write: a diagnostic to a pipe whose
+     * reader has gone must not kill the program (a lost warning beats a
+     * killed program). A SIGPIPE this write raised is taken back; one that
+     * was pending before stays for the program. */
+    sigset_t pipe_set, old_mask, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    bool masked = pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask) == 0;
+    bool was_pending = masked && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
     while (len > 0) {
         ssize_t n = write(fd, buf, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            errno = saved;
-            return -1;
+            if (n < 0 && errno == EPIPE && masked && !was_pending) {
+                static const struct timespec now = {0, 0};
+                while (sigtimedwait(&pipe_set, NULL, &now) < 0 && errno == EINTR)
+                    ;
+            }
+            rc = -1;
+            break;
         }
         buf += n;
         len -= (size_t)n;
     }
+    if (masked)
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     errno = saved;
-    return 0;
+    return rc;
 }
 
 static size_t put_char(char *buf, size_t cap, size_t at, char c)

@@ -22,7 +22,8 @@ static inline bool head_inuse_small(uint64_t h, size_t s)
 #endif
 }
 
-size_t _pm_usable(pm_chunk_t *c, uint64_t h)
+/* The bytes a block holds: at level >= 1 up to its size word (below). */
+static size_t block_cap(pm_chunk_t *c, uint64_t h)
 {
     if (head_state(h) == PM_ST_MMAPPED)
         return _pm_large_usable(c);
@@ -38,6 +39,38 @@ static unsigned char free_byte(void)
 {
     size_t pb = PM_OPT(perturb);
     return pb ? (unsigned char)pb : 0xdf;
+}
+
+/* Level >= 1 keeps the requested size n in the word after the block's
+ * capacity, as (n << 17) | a 17-bit check of n keyed with the block's
+ * canary, and fills the bytes from n to the capacity with the free byte: a
+ * write past n changes a pad byte or, at the word's low end, the check.
+ * Why the free byte: a freed block then reads as a valid block of size 8
+ * (see _pm_debug_on_free), the one an inline pm_malloc(0) may pop. */
+#define PM_SIZE_CHECK_BITS 17
+static uint64_t size_word(const pm_chunk_t *c, size_t n)
+{
+    uint64_t chk = ((canary_of(c) ^ n) * 0x9e3779b97f4a7c15ull) >> (64 - PM_SIZE_CHECK_BITS);
+    return ((uint64_t)n << PM_SIZE_CHECK_BITS) | chk;
+}
+/* The size a word records, or SIZE_MAX if the word is damaged. */
+static size_t size_of_word(const pm_chunk_t *c, uint64_t w, size_t cap)
+{
+    size_t n = (size_t)(w >> PM_SIZE_CHECK_BITS);
+    return n <= cap && size_word(c, n) == w ? n : SIZE_MAX;
+}
+
+size_t _pm_usable(pm_chunk_t *c, uint64_t h)
+{
+    size_t cap = block_cap(c, h);
+    if (_pm_check_level == 0)
+        return cap;
+    /* Why the requested size: bytes past it are the overflow check's, as
+     * in glibc's checking mode. A damaged word: the checks report it. */
+    uint64_t w;
+    memcpy(&w, (char *)chunk2mem(c) + cap, 8);
+    size_t n = size_of_word(c, w, cap);
+    return n == SIZE_MAX ? cap : n;
 }
 
 /* The region a freed block's fill covers: from skip bytes into the block. */
@@ -60,11 +93,11 @@ void _pm_debug_fill_free(pm_chunk_t *c)
 void _pm_debug_on_alloc(pm_chunk_t *c, int how)
 {
     uint64_t h = chunk_head(c);
-    size_t usable = _pm_usable(c, h);
+    size_t cap = block_cap(c, h);
     if (_pm_check_level >= 1 && (how == PM_FROM_BIN || how == PM_FROM_CACHE)) {
         char *from;
         size_t len;
-        fill_region(c, usable, how == PM_FROM_BIN ? 16 : 8, &from, &len);
+        fill_region(c, cap, how == PM_FROM_BIN ? 16 : 8, &from, &len);
         unsigned char fb = free_byte();
         for (size_t i = 0; i < len; i++)
             if (PM_UNLIKELY((unsigned char)from[i] != fb))
@@ -73,37 +106,55 @@ void _pm_debug_on_alloc(pm_chunk_t *c, int how)
                           (size_t)(from + i - (char *)chunk2mem(c)));
     }
     if (PM_OPT(perturb))
-        memset(chunk2mem(c), (int)(PM_OPT(perturb) ^ 0xff), usable);
+        memset(chunk2mem(c), (int)(PM_OPT(perturb) ^ 0xff), cap);
     if (_pm_check_level >= 1)
-        _pm_debug_set_canary(c);
+        _pm_debug_set_size(c, cap); /* the public call narrows it to the request */
 }
 
-void _pm_debug_set_canary(pm_chunk_t *c)
+void _pm_debug_set_size(pm_chunk_t *c, size_t n)
 {
-    uint64_t cv = canary_of(c);
-    memcpy((char *)chunk2mem(c) + _pm_usable(c, chunk_head(c)), &cv, 8);
+    size_t cap = block_cap(c, chunk_head(c));
+    char *p = chunk2mem(c);
+    memset(p + n, free_byte(), cap - n);
+    uint64_t w = size_word(c, n);
+    memcpy(p + cap, &w, 8);
 }
 
 void _pm_debug_check_canary(pm_chunk_t *c, const char *call, void *p)
 {
-    uint64_t cv;
-    memcpy(&cv, (char *)p + _pm_usable(c, chunk_head(c)), 8);
-    if (PM_UNLIKELY(cv != canary_of(c)))
+    size_t cap = block_cap(c, chunk_head(c));
+    uint64_t w;
+    memcpy(&w, (char *)p + cap, 8);
+    size_t n = size_of_word(c, w, cap);
+    if (PM_UNLIKELY(n == SIZE_MAX))
         _pm_fatal(call, p, "heap overflow: canary after the block overwritten");
+    unsigned char pb = free_byte();
+    const unsigned char *u = p;
+    for (size_t i = n; i < cap; i++)
+        if (PM_UNLIKELY(u[i] != pb))
+            _pm_fatal(call, p, "heap overflow: byte %zu past the end of a %zu-byte block "
+                               "changed", i - n, n);
 }
 
 void _pm_debug_on_free(pm_chunk_t *c, const char *call, void *p)
 {
     uint64_t h = chunk_head(c);
-    size_t usable = _pm_usable(c, h);
+    size_t cap = block_cap(c, h);
     if (_pm_check_level >= 1)
         _pm_debug_check_canary(c, call, p);
     if (head_state(h) == PM_ST_MMAPPED)
         return;
     char *from;
     size_t len;
-    fill_region(c, usable, 0, &from, &len);
+    fill_region(c, cap, 0, &from, &len);
     memset(from, free_byte(), len);
+    /* Why: pm_malloc(0) passes the inline path's size test even with the
+     * checks on, and may pop this block as it is, without the slow path;
+     * that path clears the first word, so the block reads as one of 8. */
+    if (_pm_check_level >= 1 && cap <= PM_CANARY_CAP) {
+        uint64_t w = size_word(c, 8);
+        memcpy(from + cap, &w, 8);
+    }
 }
 
 /* Walk p's heap to say what p is. Reads stay inside the heap's mapping. */
@@ -180,7 +231,7 @@ pm_chunk_t *_pm_chunk_checked(void *p, const char *call, uint64_t *headp)
             _pm_fatal(call, p, "invalid pointer (inside a heap header)");
         uint64_t hd = chunk_head(c);
         size_t s = head_size(hd);
-        bool ok = s <= PM_FAST_CSIZE ? head_inuse_small(hd, s)
+        bool ok = s <= PM_FAST_CSIZE && !_pm_addr_key ? head_inuse_small(hd, s)
                                     : chunk_head_ok(c, hd) && head_state(hd) == PM_ST_INUSE;
         if (PM_UNLIKELY(!ok))
             _pm_report_bad(p, call, hd);
@@ -198,8 +249,14 @@ pm_chunk_t *_pm_chunk_checked(void *p, const char *call, uint64_t *headp)
             _pm_fatal(call, p, strcmp(call, "pm_free") == 0 ? "double free (mapped chunk "
                                                               "already unmapped)"
                                                             : "pointer already freed");
+        void *blk = _pm_large_containing(p);
+        if (blk)
+            _pm_fatal(call, p, "invalid pointer (inside the mapped block at %p)", blk);
         _pm_fatal(call, p, "invalid pointer (not allocated by pmalloc)");
     }
+    /* Why here: every caller goes on to trust the head (its state picks the
+     * path, its size the canary's place), so a damaged one stops now. */
+    _pm_large_check_head(c, len, call, p);
     *headp = chunk_head(c);
     return c;
 }
@@ -221,6 +278,35 @@ static void quarantine_push(pm_arena_t *a, pm_chunk_t *c)
     a->q_bytes += s;
 }
 
+/* Hardened, level 0: zero what a freed block held, so that its secrets do
+ * not linger (level >= 1 fills it anyway). Small blocks are left: their
+ * zeroing would cost more than the rest of the free. */
+static void hardened_scrub(void *p, uint64_t h)
+{
+    size_t s = head_size(h);
+    if (_pm_check_level == 0 && s >= PM_HARDENED_ZERO_MIN)
+        memset(p, 0, s - PM_OVERHEAD);
+}
+
+/* Hardened: park p (a block the thread cache would take) in a random slot
+ * of the delay ring and return the block it evicts (NULL if none), which
+ * is freed in its place: a freed block is never the next one handed out. */
+static void *hardened_delay(pm_tcache_t *tc, void *p, const char *call)
+{
+    uint64_t x = tc->rng ? tc->rng : (_pm_key_secret ^ (uintptr_t)tc) | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    tc->rng = x;
+    unsigned j = (unsigned)((x * 0x9e3779b97f4a7c15ull) >> 61); /* 0..7 */
+    void *old = tc->delay[j];
+    *mem_word0(p) = tc_key(p); /* a second free of p says "double free" */
+    tc->delay[j] = p;
+    if (old && PM_UNLIKELY(*mem_word0(old) != tc_key(old)))
+        _pm_fatal(call, old, "write after free (first word of a delayed block changed)");
+    return old;
+}
+
 static void free_impl(void *p, const char *call, bool cache)
 {
     uint64_t h;
@@ -231,6 +317,14 @@ static void free_impl(void *p, const char *call, bool cache)
     }
     if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))
         _pm_debug_on_free(c, call, p);
+    /* Why the next head too: an overflow past this block's end lands there;
+     * one load, often in the same line. (The inline path skips it; the
+     * neighbour's own free or its arena's coalescing reports it then.) */
+    pm_chunk_t *nx = chunk_at(c, head_size(h));
+    uint64_t nh = chunk_head(nx);
+    if (PM_UNLIKELY(!chunk_head_ok(nx, nh)))
+        _pm_fatal(call, p, "heap overflow: corrupted chunk header after the block (head %p "
+                           "at %p)", (void *)nh, (void *)nx);
     pm_tcache_t *tc = _pm_tls_tc;
     if (PM_UNLIKELY(!tc->real) && cache) {
         /* A thread that only frees (a consumer) still needs its cache, or
@@ -238,6 +332,21 @@ static void free_impl(void *p, const char *call, bool cache)
         pm_tcache_t *t = _pm_tcache_create();
         if (t)
             tc = t;
+    }
+    if (PM_UNLIKELY(_pm_hardened)) {
+        hardened_scrub(p, h);
+        /* Only blocks this cache would take: the ring drains into it. */
+        if (cache && tc->real && tc->nclass && head_size(h) <= tc->max_csize &&
+            heap_of(c)->arena == tc->arena) {
+            p = hardened_delay(tc, p, call);
+            if (!p)
+                return;
+            c = mem2chunk(p);
+            h = chunk_head(c);
+            if (PM_UNLIKELY(!chunk_head_ok(c, h) || head_state(h) != PM_ST_INUSE))
+                _pm_fatal(call, p, "corrupted chunk header (head %p of a delayed block)",
+                          (void *)h);
+        }
     }
     if (cache && _pm_tcache_free_slow(tc, c, h))
         return;
@@ -261,6 +370,11 @@ void _pm_free_slow(void *p)
 {
     if (p)
         free_impl(p, "pm_free", true);
+}
+
+void _pm_free_for(void *p, const char *call)
+{
+    free_impl(p, call, true);
 }
 
 void _pm_free_moved(void *p)

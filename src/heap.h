@@ -72,6 +72,10 @@ typedef struct pm_chunk {
 } pm_chunk_t;
 
 extern uint64_t _pm_secret;
+/* Hardened level: 0 unless PM_HARDENED=1, then a random odd key that binds
+ * each head's checksum to its address (fixed after the first allocation). */
+extern uint64_t _pm_addr_key;
+extern int _pm_hardened;
 
 /* The head word is written under the arena lock (PREV_INUSE changes when a
  * neighbour is freed) while the block's owner may read it without one:
@@ -86,15 +90,17 @@ PM_INLINE void chunk_head_store(pm_chunk_t *c, uint64_t v)
 }
 
 /* The checksum of a head word: its low 48 bits (the shift drops the old
- * checksum) and the secret, mixed by one multiply. Why not the address too:
- * then every valid head of a small in-use chunk is one of 128 values, and
- * pm_free checks a head with one table load (_pm_inuse_head) instead of a
- * hash; what the checksum is for (overflows and stray writes landing on a
- * header) it still catches, all but 1 in 65536 of random damage. */
+ * checksum) and the secret, mixed by one multiply. Why not the address too
+ * by default: then every valid head of a small in-use chunk is one of 128
+ * values, and pm_free checks a head with one table load (_pm_inuse_head)
+ * instead of a hash; what the checksum is for (overflows and stray writes
+ * landing on a header) it still catches, all but 1 in 65536 of random
+ * damage. The hardened level adds the address (_pm_addr_key), so that a
+ * head copied from another block fails; it has no inline paths. */
 PM_INLINE uint64_t chunk_csum(const void *c, uint64_t head)
 {
-    (void)c;
-    return (((head << 16) ^ _pm_secret) * 0x9e3779b97f4a7c15ull) >> 48;
+    uint64_t where = (uintptr_t)c * _pm_addr_key;
+    return (((head << 16) ^ _pm_secret ^ where) * 0x9e3779b97f4a7c15ull) >> 48;
 }
 PM_INLINE uint64_t chunk_make_head(const void *c, size_t size, unsigned state, uint64_t pinuse)
 {
@@ -115,7 +121,8 @@ PM_INLINE size_t head_size(uint64_t head) { return head & PM_SIZE_MASK; }
  * size / 16, so a 1 KiB request stays on them too. */
 #define PM_FAST_CSIZE 1040
 /* The head of an INUSE chunk of size s (s <= PM_FAST_CSIZE, a multiple of 16)
- * with PREV_INUSE bit p is _pm_inuse_head[(s >> 3) | p]; other slots ~0. */
+ * with PREV_INUSE bit p is _pm_inuse_head[(s >> 3) | p]; other slots ~0.
+ * Not while hardened (the heads then differ by address). */
 extern uint64_t _pm_inuse_head[(PM_FAST_CSIZE >> 3) + 2];
 PM_INLINE unsigned head_state(uint64_t head) { return (head & PM_STATE_MASK) >> PM_STATE_SHIFT; }
 PM_INLINE pm_chunk_t *mem2chunk(const void *p) { return (pm_chunk_t *)((char *)p - PM_HDR); }
@@ -372,6 +379,9 @@ typedef struct pm_tbin { /* 16 bytes: pm_free indexes bins by chunk size */
     void **slots;
 } pm_tbin_t;
 
+#define PM_DELAY_SLOTS 8 /* hardened: the delayed-reuse quarantine's size */
+/* hardened: freed blocks of this chunk size and more are zeroed */
+#define PM_HARDENED_ZERO_MIN 256
 #define PM_REMOTE_MAX 64
 #define PM_REMOTE_BYTES (64 * PM_KIB) /* nor more bytes than this parked */
 #define PM_REMOTE_AHEAD 8 /* how far ahead a remote chain's prefetch hints point */
@@ -395,6 +405,10 @@ typedef struct pm_tcache {
     uint64_t scan_round;  /* the orphan scan's round that last asked about
                            * this cache (tcache.c), and its entry there    */
     uint32_t scan_idx;
+    /* hardened: freed blocks held back from reuse, each evicted by a later
+     * free into a random slot (free.c); xorshift state for the choice */
+    void *delay[PM_DELAY_SLOTS];
+    uint64_t rng;
     void *slot_store[];
 } pm_tcache_t;
 
@@ -548,6 +562,11 @@ void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n);
 /* Is c a live direct mapping? (takes the large lock) */
 bool _pm_large_lookup(pm_chunk_t *c, size_t *size, bool *was_freed);
 size_t _pm_large_usable(pm_chunk_t *c);
+/* Abort for call unless c's head is that of a live mapping of len bytes. */
+void _pm_large_check_head(pm_chunk_t *c, size_t len, const char *call, void *p);
+/* The user pointer of the live mapping that holds p, or NULL (cold: scans
+ * the registry under the large lock). */
+void *_pm_large_containing(const void *p);
 void _pm_large_stats(size_t *count, size_t *bytes);
 /* The live mappings made by threads of arena index (takes the large lock). */
 void _pm_large_arena_stats(uint32_t index, size_t *count, size_t *bytes);
@@ -581,6 +600,8 @@ void _pm_free_slow(void *p);
  * it coalesces, not to the cache (a growing block rarely wants its old
  * size back, and parked copies fragment the heap). */
 void _pm_free_moved(void *p);
+/* pm_free of p (not NULL), reported as call's if p is bad. */
+void _pm_free_for(void *p, const char *call);
 /* Check p is a live heap chunk for call; returns its chunk, aborts if not. */
 pm_chunk_t *_pm_chunk_checked(void *p, const char *call, uint64_t *headp);
 PM_COLD __attribute__((noreturn)) void _pm_report_bad(void *p, const char *call, uint64_t head);
@@ -588,7 +609,8 @@ PM_COLD __attribute__((noreturn)) void _pm_report_bad(void *p, const char *call,
 void _pm_debug_on_alloc(pm_chunk_t *c, int how);
 void _pm_debug_fill_free(pm_chunk_t *c); /* level >= 1, on bin insert */
 void _pm_debug_on_free(pm_chunk_t *c, const char *call, void *p);
-void _pm_debug_set_canary(pm_chunk_t *c);
+/* Level >= 1: record n as the block's requested size and pad the rest. */
+void _pm_debug_set_size(pm_chunk_t *c, size_t n);
 void _pm_debug_check_canary(pm_chunk_t *c, const char *call, void *p);
 size_t _pm_usable(pm_chunk_t *c, uint64_t head);
 

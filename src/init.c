@@ -20,6 +20,17 @@ uint64_t _pm_key_secret;
 uint64_t _pm_inuse_head[(PM_FAST_CSIZE >> 3) + 2];
 int _pm_initialized;
 int _pm_check_level;
+int _pm_hardened;
+uint64_t _pm_addr_key;
+static uint64_t addr_key_drawn; /* drawn at init, in force while hardened */
+
+/* Bring the hardened state in line with the setting (before the first
+ * allocation only: heads written under one key fail under the other). */
+static void hardened_apply(void)
+{
+    _pm_hardened = (int)PM_OPT(hardened);
+    _pm_addr_key = _pm_hardened ? addr_key_drawn : 0;
+}
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 /* Why a thread variable, not the running thread's id: a child forked while
  * another thread was in init would inherit that id, and glibc may give it
@@ -47,7 +58,7 @@ static int options_busy(int id, size_t value)
     (void)value;
     /* Why: blocks already handed out have no canary, fill or perturb bytes;
      * switching now would make the checks report them as corrupt. */
-    if ((id == PM_OPT_check || id == PM_OPT_perturb) &&
+    if ((id == PM_OPT_check || id == PM_OPT_perturb || id == PM_OPT_hardened) &&
         __atomic_load_n(&_pm_alloc_begun, __ATOMIC_ACQUIRE))
         return 1;
     return 0;
@@ -60,6 +71,8 @@ static void options_applied(int id)
      * time, and must not write what every allocation reads. */
     if (id == PM_OPT_check && _pm_check_level != (int)PM_OPT(check))
         _pm_check_level = (int)PM_OPT(check);
+    if (id == PM_OPT_hardened && _pm_hardened != (int)PM_OPT(hardened))
+        hardened_apply();
     /* Why: a threshold the user sets stays where the user put it. */
     if (id == PM_OPT_mmap_threshold || id == PM_OPT_trim_threshold ||
         id == PM_OPT_mmap_dynamic)
@@ -89,6 +102,8 @@ static void init_run(void)
     _pm_secret |= 1;
     _pm_os_random(&_pm_key_secret, sizeof _pm_key_secret);
     _pm_key_secret |= (uint64_t)1 << 63; /* never 0 for any pointer below 2^63 */
+    _pm_os_random(&addr_key_drawn, sizeof addr_key_drawn);
+    addr_key_drawn |= 1; /* odd: distinct addresses, distinct products */
     for (size_t i = 0; i < sizeof _pm_inuse_head / sizeof *_pm_inuse_head; i++) {
         size_t s = (i >> 1) << 4;
         _pm_inuse_head[i] = s >= PM_MIN_CHUNK ? chunk_make_head(NULL, s, PM_ST_INUSE, i & 1)
@@ -100,6 +115,7 @@ static void init_run(void)
     _pm_options_loaded_hook = _pm_mmap_dynamic_reset;
     _pm_options_load();
     _pm_check_level = (int)PM_OPT(check);
+    hardened_apply();
     _pm_fork_install();
     errno = saved;
     __atomic_store_n(&_pm_initialized, 1, __ATOMIC_RELEASE);

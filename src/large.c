@@ -150,13 +150,20 @@ static size_t large_extra(void)
     return _pm_check_level >= 1 ? 8 : 0;
 }
 
+/* Hardened: the last page of each mapping is a guard (PROT_NONE), outside
+ * the chunk's head size, so an overflow off the end faults at once. */
+static size_t guard_len(void)
+{
+    return _pm_hardened ? _pm_os_page_size() : 0;
+}
+
 void *_pm_large_alloc(size_t n, size_t align, bool *ok)
 {
     *ok = true;
     bool ovf = false;
     size_t slack = align > PM_ALIGNMENT ? align : 0;
-    size_t len = page_round(n + PM_HDR + slack + large_extra(), &ovf);
-    if (ovf || n > PM_MAX_REQUEST || len == 0) {
+    size_t len = page_round(n + PM_HDR + slack + large_extra(), &ovf) + guard_len();
+    if (ovf || n > PM_MAX_REQUEST || len == guard_len()) {
         errno = ENOMEM;
         return NULL;
     }
@@ -188,7 +195,10 @@ void *_pm_large_alloc(size_t n, size_t align, bool *ok)
     pm_chunk_t *c = mem2chunk(mem);
     size_t off = (size_t)((char *)c - base);
     c->prev_size = off;
-    chunk_set(c, len - off, PM_ST_MMAPPED, 0);
+    chunk_set(c, len - off - guard_len(), PM_ST_MMAPPED, 0);
+    /* A refused guard costs only the protection (the page stays unused). */
+    if (guard_len())
+        (void)_pm_os_guard(base + len - guard_len(), guard_len(), true);
     pthread_mutex_lock(&large_lock);
     if (!table_reserve()) {
         pthread_mutex_unlock(&large_lock);
@@ -223,12 +233,31 @@ bool _pm_large_lookup(pm_chunk_t *c, size_t *len, bool *was_freed)
     return e != NULL;
 }
 
-static void large_check_head(pm_chunk_t *c, size_t len, const char *call, void *p)
+void _pm_large_check_head(pm_chunk_t *c, size_t len, const char *call, void *p)
 {
     uint64_t h = chunk_head(c);
     if (PM_UNLIKELY(!chunk_head_ok(c, h) || head_state(h) != PM_ST_MMAPPED ||
-                    head_size(h) + c->prev_size != len))
+                    head_size(h) + c->prev_size + guard_len() != len))
         _pm_fatal(call, p, "corrupted chunk header (head %p of a mapped chunk)", (void *)h);
+}
+
+void *_pm_large_containing(const void *p)
+{
+    void *found = NULL;
+    pthread_mutex_lock(&large_lock);
+    for (size_t i = 0; table && i < table_cap && !found; i++) {
+        uintptr_t k = table[i].key;
+        if (!k || (k & 1))
+            continue;
+        pm_chunk_t *c = (pm_chunk_t *)k;
+        /* Why the clamp: a damaged prev_size must not widen the range. */
+        size_t off = c->prev_size <= table[i].len ? c->prev_size : 0;
+        char *base = (char *)c - off;
+        if ((const char *)p >= base && (const char *)p < base + table[i].len)
+            found = chunk2mem(c);
+    }
+    pthread_mutex_unlock(&large_lock);
+    return found;
 }
 
 size_t _pm_large_usable(pm_chunk_t *c)
@@ -248,7 +277,7 @@ void _pm_large_free(pm_chunk_t *c, const char *call, void *p)
         _pm_fatal(call, p, "invalid pointer (not allocated by pmalloc)");
     }
     size_t len = e->len;
-    large_check_head(c, len, call, p);
+    _pm_large_check_head(c, len, call, p);
     if (_pm_check_level >= 1)
         _pm_debug_on_free(c, call, p);
     e->key |= 1;
@@ -281,9 +310,9 @@ void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n)
     }
     size_t len = e->len, off = c->prev_size;
     uint32_t ai = e->arena;
-    large_check_head(c, len, "pm_realloc", p);
+    _pm_large_check_head(c, len, "pm_realloc", p);
     bool ovf = false;
-    size_t nlen = page_round(off + PM_HDR + n + large_extra(), &ovf);
+    size_t nlen = page_round(off + PM_HDR + n + large_extra(), &ovf) + guard_len();
     if (ovf) {
         pthread_mutex_unlock(&large_lock);
         errno = ENOMEM;
@@ -297,13 +326,20 @@ void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n)
     e->key |= 1;
     moving++;
     pthread_mutex_unlock(&large_lock);
+    /* Why the guard comes off first: mremap takes one mapping, and the
+     * guard's protection splits it in two. */
+    size_t g = guard_len();
+    if (g)
+        (void)_pm_os_guard((char *)c - off + len - g, g, false);
     char *nb = _pm_os_remap((char *)c - off, len, nlen);
-    pthread_mutex_lock(&large_lock);
-    moving--;
     char *base = nb ? nb : (char *)c - off;
     size_t blen = nb ? nlen : len;
+    if (g)
+        (void)_pm_os_guard(base + blen - g, g, true);
+    pthread_mutex_lock(&large_lock);
+    moving--;
     pm_chunk_t *nc = (pm_chunk_t *)(base + off);
-    chunk_set(nc, blen - off, PM_ST_MMAPPED, 0);
+    chunk_set(nc, blen - off - g, PM_ST_MMAPPED, 0);
     table_reserve();
     bool t2;
     (void)table_find((uintptr_t)nc, &t2);
@@ -351,7 +387,7 @@ int _pm_large_check(void)
         pm_chunk_t *c = (pm_chunk_t *)k;
         uint64_t h = chunk_head(c);
         if (!chunk_head_ok(c, h) || head_state(h) != PM_ST_MMAPPED ||
-            head_size(h) + c->prev_size != table[i].len) {
+            head_size(h) + c->prev_size + guard_len() != table[i].len) {
             _pm_diag("pm_check_heap: mapped chunk %p: corrupted chunk header (head %p)",
                      (void *)c, (void *)h);
             bad = 1;

@@ -162,12 +162,17 @@ void _pm_config_report(const char *fmt, ...)
 
 char *_pm_config_quote(const char *text, size_t len, char *buf, size_t cap)
 {
+    /* Why cut at 60: a diagnostic line should stay one readable line. */
+    return _pm_config_escape(text, len, 60, buf, cap);
+}
+
+char *_pm_config_escape(const char *text, size_t len, size_t cut, char *buf, size_t cap)
+{
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     for (size_t i = 0; i < len && o + 8 < cap; i++) {
         unsigned char c = (unsigned char)text[i];
-        /* Why cut at 60: a diagnostic line should stay one readable line. */
-        if (i == 60) {
+        if (i == cut) {
             memcpy(buf + o, "...", 3);
             o += 3;
             break;

@@ -64,6 +64,8 @@ enum pm_opt_kind {
       PM_KIND_BOOL, "unset thresholds start at 128K and rise to each freed mapping, as glibc") \
     X(decay_ms, "PM_DECAY_MS", "decay_ms", PM_DECAY_MS, 10, 0, 3600000, PM_KIND_COUNT, \
       "free heap memory unused this many ms goes back to the OS (0: at the free)") \
+    X(hardened, "PM_HARDENED", "hardened", PM_HARDENED, 0, 0, 1, PM_KIND_BOOL,      \
+      "checks against attacks: address-bound headers, random reuse, zero on free, guard pages") \
     X(background_thread, "PM_BACKGROUND_THREAD", "background_thread",                \
       PM_BACKGROUND_THREAD, 1, 0, 1, PM_KIND_BOOL,                                   \
       "a thread gives back memory that sits unused while no call comes (decay_ms)")

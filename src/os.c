@@ -97,6 +97,14 @@ void _pm_os_unmap(void *p, size_t size)
     errno = saved;
 }
 
+bool _pm_os_guard(void *p, size_t size, bool on)
+{
+    int saved = errno;
+    bool ok = mprotect(p, size, on ? PROT_NONE : PROT_READ | PROT_WRITE) == 0;
+    errno = saved;
+    return ok;
+}
+
 void _pm_os_hugepage(void *p, size_t size)
 {
     int saved = errno;
@@ -334,16 +342,21 @@ void _pm_os_random(void *buf, size_t len)
 ssize_t _pm_os_read_file(const char *path, char *buf, size_t cap)
 {
     int fd;
+    /* Why O_NONBLOCK and O_NOCTTY: a FIFO, a tty or /dev/stdin named here
+     * must not block the open (or the first pm_* call) nor become the
+     * controlling terminal; only a regular file is read. */
     do
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return -1;
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    int got = fstat(fd, &st);
+    if (got != 0 || !S_ISREG(st.st_mode)) {
+        bool dir = got == 0 && S_ISDIR(st.st_mode);
         close(fd);
-        errno = EISDIR;
-        return -1;
+        errno = dir ? EISDIR : 0;
+        return dir ? -1 : -3;
     }
     size_t len = 0;
     for (;;) {

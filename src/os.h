@@ -23,6 +23,9 @@ void *_pm_os_map_aligned(size_t size, size_t align, bool reserve);
 void _pm_os_unmap(void *p, size_t size);
 /* Ask for transparent huge pages on [p, p+size) (advice only). */
 void _pm_os_hugepage(void *p, size_t size);
+/* Make [p, p+size) (page-aligned) inaccessible (guard) or read-write again;
+ * false if the kernel refused (errno kept). */
+bool _pm_os_guard(void *p, size_t size, bool on);
 /* Give the pages back; true if they did go (they read as zero when touched
  * again), false if some may still hold their data (mlocked pages). */
 bool _pm_os_purge(void *p, size_t size);
@@ -70,8 +73,9 @@ int _pm_os_count_cpulist(const char *s);
 /* Fill buf with random bytes (getrandom, else a time/address mix). */
 void _pm_os_random(void *buf, size_t len);
 /* Read at most cap-1 bytes of path into buf and NUL-terminate. Returns the
- * length, -1 with errno on error, or -2 (errno EFBIG) if the file is larger
- * than cap-1 bytes. Uses open/read only. */
+ * length, -1 with errno on error (EISDIR for a directory), -2 (errno EFBIG)
+ * if the file is larger than cap-1 bytes, or -3 if path is not a regular
+ * file (a FIFO, a tty, a device: never read). Uses open/read only. */
 ssize_t _pm_os_read_file(const char *path, char *buf, size_t cap);
 /* The value of environment variable name, without getenv (reads environ,
  * else /proc/self/environ); NULL if unset. */

@@ -166,7 +166,8 @@ pm_tcache_t *_pm_tcache_create(void)
         tc->bins[k].slots = store;
         store += tc->bins[k].cap;
     }
-    if (nclass > 0 && _pm_check_level == 0 && PM_OPT(perturb) == 0) {
+    /* Why not hardened: its checks and delayed reuse live on the slow paths. */
+    if (nclass > 0 && _pm_check_level == 0 && PM_OPT(perturb) == 0 && !_pm_hardened) {
         /* The inline paths serve classes up to 1040; bigger ones and the
          * checking levels take the out-of-line path. */
         size_t maxc = class_size(nclass - 1);
@@ -406,6 +407,15 @@ void _pm_tcache_push_full(pm_tbin_t *b, void *p)
 
 void _pm_tcache_flush_all(pm_tcache_t *tc)
 {
+    /* The hardened level's delayed blocks (all this cache's own kind) join
+     * the cached ones first, and go back with them. */
+    for (unsigned i = 0; i < PM_DELAY_SLOTS; i++) {
+        void *p = tc->delay[i];
+        if (p) {
+            tc->delay[i] = NULL;
+            _pm_tcache_free_slow(tc, mem2chunk(p), chunk_head(mem2chunk(p)));
+        }
+    }
     /* Why one pass under one lock first: a thread that exits holds blocks
      * of many classes, nearly all of its own arena; a lock per class would
      * cost more than the thread's whole life in the cache. */
@@ -478,8 +488,15 @@ void *_pm_tcache_alloc_slow(pm_tcache_t *tc, size_t csize)
     if (b->count) {
         uint32_t cnt = b->count - 1;
         void *p = b->slots[cnt];
-        if (PM_UNLIKELY(*mem_word0(p) != tc_key(p)))
+        if (PM_UNLIKELY(*mem_word0(p) != tc_key(p))) {
+            /* Why the head first: a write that reached the key through the
+             * head came from the block before, not from a stale pointer. */
+            uint64_t hd = chunk_head(mem2chunk(p));
+            if (!chunk_head_ok(mem2chunk(p), hd) || head_state(hd) != PM_ST_INUSE)
+                _pm_fatal("pm_malloc", p, "heap overflow into a cached block (corrupted chunk "
+                                          "header %p)", (void *)hd);
             _pm_fatal("pm_malloc", p, "write after free (first word of a cached block changed)");
+        }
         *mem_word0(p) = 0;
         __atomic_store_n(&b->count, cnt, __ATOMIC_RELAXED);
         if (PM_UNLIKELY(_pm_check_level >= 1 || PM_OPT(perturb)))

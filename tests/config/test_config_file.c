@@ -454,6 +454,44 @@ static void test_file_too_many_problems(void **state)
     free(err);
 }
 
+/* A FIFO, a device or /dev/stdin named by PM_CONFIG: never opened for a
+ * blocking read (the first pm_* call used to wait for a writer for good),
+ * reported on one line. The alarm turns a hang into a failure. */
+static void test_file_not_regular(void **state)
+{
+    (void)state;
+    char fifo[600], want[700];
+    snprintf(fifo, sizeof fifo, "%s/fifo", cfgt_dir());
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(20);
+    const char *paths[] = { fifo, "/dev/null", "/dev/stdin" };
+    for (size_t i = 0; i < PMT_ARRAY_LEN(paths); i++) {
+        setenv("PM_CONFIG", paths[i], 1);
+        char *err = cfgt_load();
+        snprintf(want, sizeof want, "pmalloc: PM_CONFIG=%s: not a regular file; ignored\n",
+                 paths[i]);
+        /* /dev/stdin is a regular file when the runner redirects one in. */
+        struct stat st;
+        if (i < 2 || fstat(0, &st) != 0 || !S_ISREG(st.st_mode))
+            assert_string_equal(err, want);
+        free(err);
+    }
+    alarm(0);
+    unlink(fifo);
+}
+
+/* The PM_CONFIG path is shown escaped: an escape sequence in it never
+ * reaches the terminal. */
+static void test_file_path_escaped(void **state)
+{
+    (void)state;
+    setenv("PM_CONFIG", "/nonexistent\x1b[31m\x07.ini", 1);
+    char *err = cfgt_load();
+    assert_string_equal(err, "pmalloc: PM_CONFIG=/nonexistent\\x1b[31m\\x07.ini: No such file or "
+                             "directory\n");
+    free(err);
+}
+
 static void test_file_directory_and_unreadable(void **state)
 {
     (void)state;
@@ -796,6 +834,8 @@ int main(int argc, char **argv)
         T(test_file_too_large),
         T(test_file_binary),
         T(test_file_too_many_problems),
+        T(test_file_not_regular),
+        T(test_file_path_escaped),
         T(test_file_directory_and_unreadable),
         T(test_file_permission_denied),
         T(test_file_long_lines),

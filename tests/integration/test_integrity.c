@@ -393,6 +393,98 @@ static int child_corrupt_top(void)
     return survived("allocation from a corrupted top");
 }
 
+/* ---- issue 17: misuse that used to get through ---------------------------- */
+
+/* A direct mapping (64 MiB) whose head is zeroed, then PMT_CALL on it: it
+ * used to crash (SIGSEGV or SIGBUS) or say "canary overwritten". */
+static int child_mmap_head(void)
+{
+    const char *call = env_str("PMT_CALL", "free");
+    size_t n = (size_t)64 << 20;
+    unsigned char *p = strcmp(call, "memalign") == 0 ? pm_memalign(4096, n) : pm_malloc(n);
+    PMT_REQUIRE(p != NULL, "malloc");
+    p[-8] = (unsigned char)env_size("PMT_OVER", 0);
+    if (strcmp(call, "realloc") == 0)
+        sink(pm_realloc(p, n / 2));
+    else if (strcmp(call, "usable") == 0)
+        fprintf(stderr, "pmt: usable size %zu\n", pm_malloc_usable_size(p));
+    else
+        pm_free(p);
+    return survived(call);
+}
+
+/* One byte written just past a PMT_SIZE-byte request: at PM_CHECK=1 the
+ * usable size is the request, and the byte is caught at the free. */
+static int child_overflow_one(void)
+{
+    size_t n = env_size("PMT_SIZE", 24);
+    unsigned char *p = pm_malloc(n);
+    void *g = pm_malloc(n);
+    PMT_REQUIRE(p && g, "malloc");
+    PMT_REQUIRE(pm_malloc_usable_size(p) == n, "usable %zu, asked %zu",
+                pm_malloc_usable_size(p), n);
+    memset(p, 0x11, n);
+    scribble(p + n, 1);
+    pm_free(p);
+    return survived("free after a one-byte overflow");
+}
+
+/* Block 1 overflows into the head of block 2; only block 1 is freed. */
+static int child_overflow_free_self(void)
+{
+    size_t n = env_size("PMT_SIZE", 32);
+    unsigned char *b[4];
+    for (int i = 0; i < 4; i++) {
+        b[i] = pm_malloc(n);
+        PMT_REQUIRE(b[i] != NULL, "malloc");
+    }
+    scribble(b[1] + pm_malloc_usable_size(b[1]), env_size("PMT_OVER", 1));
+    pm_free(b[1]);
+    return survived("free of the overflowing block");
+}
+
+/* Block a overflows through the head and first word of its cached
+ * neighbour b; the next allocation pops b. */
+static int child_overflow_cached(void)
+{
+    unsigned char *a = pm_malloc(32), *b = pm_malloc(32);
+    void *g = pm_malloc(32);
+    PMT_REQUIRE(a && b && g, "malloc");
+    pm_free(b);
+    scribble(a + pm_malloc_usable_size(a), 16);
+    sink(pm_malloc(32));
+    return survived("allocation of an overflowed cached block");
+}
+
+static int child_realloc_bad_zero(void)
+{
+    unsigned char *p = pm_malloc(64);
+    PMT_REQUIRE(p != NULL, "malloc");
+    sink(pm_realloc(p + 16, 0));
+    return survived("pm_realloc(p + 16, 0)");
+}
+
+/* A warning with stderr a pipe whose reader has gone: no SIGPIPE. */
+static int child_warn_closed_pipe(void)
+{
+    int fds[2];
+    PMT_REQUIRE(pipe(fds) == 0, "pipe");
+    close(fds[0]);
+    int saved = dup(2);
+    dup2(fds[1], 2);
+    close(fds[1]);
+    errno = 1234;
+    int r = pm_mallopt(PM_ARENA_MAX, 0); /* and PM_ARENA_MAX=banana at init */
+    int e = errno;
+    sigset_t pend;
+    sigpending(&pend);
+    dup2(saved, 2);
+    PMT_REQUIRE(r == 0, "pm_mallopt(PM_ARENA_MAX, 0) = %d", r);
+    PMT_REQUIRE(e == ERANGE || e == EINVAL, "errno %d", e);
+    PMT_REQUIRE(!sigismember(&pend, SIGPIPE), "SIGPIPE left pending");
+    return 0;
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 enum { ABORTS = 0, EXITS_0 = 1 };
@@ -413,6 +505,8 @@ typedef struct spec {
 #define CORR { "corrupted" }
 #define L0_OVER { "corrupted", "invalid" }
 #define L1_OVER { "overflow" }
+#define MHEAD { "corrupted chunk header (head 0x" }
+#define NEXTH { "corrupted chunk header after the block" }
 
 static const spec_t specs[] = {
     { "double_free_small", "double_free", { "PMT_SIZE=32" }, DF, ABORTS },
@@ -460,6 +554,9 @@ static const spec_t specs[] = {
       INV, ABORTS },
     { "invalid_free_mmap_plus64k", "free_offset",
       { "PMT_SIZE=1048576", "PMT_OFFSET=65536" }, INV, ABORTS },
+    { "invalid_free_mapping_interior", "free_offset",
+      { "PMT_SIZE=67108864", "PMT_OFFSET=65536" }, { "invalid pointer (inside the mapped block" },
+      ABORTS },
     { "invalid_free_small_region", "free_small_region", { NULL }, INV, ABORTS },
     { "invalid_free_top", "free_offset", { "PMT_SIZE=64", "PMT_OFFSET=0x10000" }, INV,
       ABORTS },
@@ -524,6 +621,26 @@ static const spec_t specs[] = {
     { "corrupted_top", "corrupt_top", { "PMT_OVER=8" }, CORR, ABORTS },
     { "corrupted_top_1", "corrupt_top", { "PMT_OVER=1" }, CORR, ABORTS },
     { "corrupted_top_notcache", "corrupt_top", { "PMT_SIZE=1000", NOTC }, CORR, ABORTS },
+
+    /* issue 17 */
+    { "mmap_head_free", "mmap_head", { "PMT_CALL=free" }, MHEAD, ABORTS },
+    { "mmap_head_free_ff", "mmap_head", { "PMT_CALL=free", "PMT_OVER=255" }, MHEAD, ABORTS },
+    { "mmap_head_realloc", "mmap_head", { "PMT_CALL=realloc" }, MHEAD, ABORTS },
+    { "mmap_head_usable", "mmap_head", { "PMT_CALL=usable" }, MHEAD, ABORTS },
+    { "mmap_head_memalign", "mmap_head", { "PMT_CALL=memalign" }, MHEAD, ABORTS },
+    { "mmap_head_free_l1", "mmap_head", { "PMT_CALL=free", L1 }, MHEAD, ABORTS },
+    { "mmap_head_realloc_l2", "mmap_head", { "PMT_CALL=realloc", "PM_CHECK=2" }, MHEAD,
+      ABORTS },
+    { "overflow_into_next_head_notcache", "overflow_free_self", { NOTC }, NEXTH, ABORTS },
+    { "overflow_into_next_head_8_notcache", "overflow_free_self", { NOTC, "PMT_OVER=8" },
+      NEXTH, ABORTS },
+    { "overflow_into_next_head_medium", "overflow_free_self", { "PMT_SIZE=40000" }, NEXTH,
+      ABORTS },
+    { "overflow_into_cached_block", "overflow_cached", { NULL },
+      { "heap overflow into a cached block" }, ABORTS },
+    { "realloc_bad_zero", "realloc_bad_zero", { NULL }, { "pmalloc: pm_realloc(0x" }, ABORTS },
+    { "warning_to_closed_pipe", "warn_closed_pipe", { "PM_ARENA_MAX=banana" }, { NULL },
+      EXITS_0 },
 };
 
 static void run_spec(void **state)
@@ -558,13 +675,35 @@ static const pmt_case_t cases[] = {
     { "read_after_free", child_read_after_free },
     { "corrupt_free_list", child_corrupt_free_list },
     { "corrupt_top", child_corrupt_top },
+    { "mmap_head", child_mmap_head },
+    { "overflow_one", child_overflow_one },
+    { "overflow_free_self", child_overflow_free_self },
+    { "overflow_cached", child_overflow_cached },
+    { "realloc_bad_zero", child_realloc_bad_zero },
+    { "warn_closed_pipe", child_warn_closed_pipe },
 };
+
+/* PM_CHECK=1: a one-byte overflow p[n] is caught for every n in 1..128
+ * (it used to be for 8 of them: the canary sat at the usable end). */
+static void test_overflow_one_byte_each_size(void **state)
+{
+    (void)state;
+    for (unsigned n = 1; n <= 128; n++) {
+        char size[32];
+        snprintf(size, sizeof size, "PMT_SIZE=%u", n);
+        const char *env[] = { size, L1, NULL };
+        pmt_child_t c;
+        assert_int_equal(pmt_spawn("overflow_one", env, 20, &c), 0);
+        pmt_assert_abort(&c, "heap overflow");
+        pmt_child_free(&c);
+    }
+}
 
 int main(int argc, char **argv)
 {
     pmt_child_dispatch(argc, argv, cases, PMT_ARRAY_LEN(cases));
     enum { N = PMT_ARRAY_LEN(specs) };
-    static struct CMUnitTest tests[N];
+    static struct CMUnitTest tests[N + 1];
     for (size_t i = 0; i < N; i++) {
         tests[i] = (struct CMUnitTest){
             .name = specs[i].name,
@@ -572,5 +711,6 @@ int main(int argc, char **argv)
             .initial_state = (void *)&specs[i],
         };
     }
-    return _cmocka_run_group_tests("test_integrity", tests, N, NULL, NULL);
+    tests[N] = (struct CMUnitTest)cmocka_unit_test(test_overflow_one_byte_each_size);
+    return _cmocka_run_group_tests("test_integrity", tests, N + 1, NULL, NULL);
 }

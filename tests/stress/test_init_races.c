@@ -4,8 +4,9 @@
  * in a fresh process (pmalloc not yet initialised there):
  *  - a thread cancelled inside init must not leave the others waiting;
  *  - a child forked while another thread is inside init must run init
- *    itself: held there by an ini file that is a FIFO, or by this binary's
- *    open(), which forks at the moment init holds the options lock;
+ *    itself: held there by this binary's open() of the ini file, or by its
+ *    open() of the CPU list, which forks at the moment init holds the
+ *    options lock;
  *  - the child's first new thread may get the init thread's pthread_t back
  *    from glibc and must not take itself for the init thread;
  *  - a child made without the fork handlers (_Fork) keeps the parent's
@@ -36,6 +37,8 @@ static int fork_at_cpu_list;  /* fork when init opens the CPU list */
 static int forked_in_open;
 static pid_t open_child = -1;
 static char reenter_path[64]; /* call pmalloc when init opens this */
+static char hold_path[64];    /* wait for a byte on hold_pipe when init opens this */
+static int hold_pipe[2] = { -1, -1 };
 static void reenter(void);
 
 static void child_allocates(void)
@@ -74,6 +77,11 @@ int open(const char *path, int flags, ...)
     }
     if (reenter_path[0] && strcmp(path, reenter_path) == 0)
         reenter();
+    if (hold_path[0] && strcmp(path, hold_path) == 0) {
+        char c;
+        while (read(hold_pipe[0], &c, 1) < 0 && errno == EINTR)
+            ;
+    }
     return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
 }
 
@@ -125,10 +133,10 @@ static int child_init_cancelled(void)
 
 /* ---- forked while another thread is inside init ------------------------ */
 
-/* The init thread waits in open() of PM_CONFIG, a FIFO nobody writes yet.
- * The child used to wait for good for an init lock taken by a thread it
- * does not have. */
-static char fifo_path[64];
+/* The init thread waits in open() of PM_CONFIG (this binary's open, below,
+ * holds it there until released: pmalloc no longer blocks on a FIFO). The
+ * child used to wait for good for an init lock taken by a thread it does
+ * not have. */
 static pthread_t init_thread_id;
 
 static void *init_blocked_thread(void *arg)
@@ -140,22 +148,24 @@ static void *init_blocked_thread(void *arg)
 
 static void fifo_block_init(void)
 {
-    snprintf(fifo_path, sizeof fifo_path, "/tmp/pmt-fifo-%d", (int)getpid());
-    unlink(fifo_path);
-    if (mkfifo(fifo_path, 0600) != 0)
+    snprintf(hold_path, sizeof hold_path, "/tmp/pmt-hold-%d", (int)getpid());
+    int fd = creat(hold_path, 0600); /* an empty ini file: no warning */
+    if (fd < 0 || pipe(hold_pipe) != 0)
         return;
-    setenv("PM_CONFIG", fifo_path, 1);
+    close(fd);
+    setenv("PM_CONFIG", hold_path, 1);
     pthread_create(&init_thread_id, NULL, init_blocked_thread, NULL);
-    usleep(200 * 1000); /* the thread is now blocked opening the FIFO */
+    usleep(200 * 1000); /* the thread is now held opening the file */
 }
 
 static void fifo_release_init(void)
 {
-    int fd = open(fifo_path, O_WRONLY); /* lets the thread's open return */
-    if (fd >= 0)
-        close(fd);
+    if (write(hold_pipe[1], "x", 1) != 1) /* lets the thread's open return */
+        return;
     pthread_join(init_thread_id, NULL);
-    unlink(fifo_path);
+    unlink(hold_path);
+    close(hold_pipe[0]);
+    close(hold_pipe[1]);
 }
 
 static int child_fork_in_init(void)
