@@ -210,6 +210,38 @@ static inline int pmt_all_bytes(const void *p, size_t n, unsigned char v)
     return 1;
 }
 
+/* ---- misuse cases ---------------------------------------------------------- */
+
+/* A size from the environment (a child case's parameter), else def. */
+static inline size_t pmt_env_size(const char *name, size_t def)
+{
+    const char *v = getenv(name);
+    return v && *v ? (size_t)strtoull(v, NULL, 0) : def;
+}
+
+/* Keep the compiler from reasoning about p. */
+static inline void pmt_sink(void *p)
+{
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
+
+/* Change n bytes at p, whatever they held (a byte equal to 'A' becomes 'B'). */
+static inline void pmt_scribble(unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        volatile unsigned char *c = p + i;
+        *c = *c == 0x41 ? 0x42 : 0x41;
+    }
+}
+
+/* A misuse case that should have aborted came back: say so, exit 0 (the
+ * parent then sees no abort). */
+static inline int pmt_survived(const char *what)
+{
+    fprintf(stderr, "pmt: %s returned instead of aborting\n", what);
+    return 0;
+}
+
 /* ---- checks inside child processes (no cmocka there) -------------------- */
 
 /* In a child case: report a failed condition on stderr and return 1. The

@@ -12,43 +12,17 @@
 #define _GNU_SOURCE
 #include "../common.h"
 
-static size_t env_size(const char *name, size_t def)
-{
-    const char *v = getenv(name);
-    return v && *v ? (size_t)strtoull(v, NULL, 0) : def;
-}
-
-static inline void sink(void *p)
-{
-    __asm__ volatile("" : : "r"(p) : "memory");
-}
-
-/* Change n bytes at p, whatever they held. */
-static void scribble(unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        volatile unsigned char *c = p + i;
-        *c = *c == 0x41 ? 0x42 : 0x41;
-    }
-}
-
-static int survived(const char *what)
-{
-    fprintf(stderr, "pmt: %s returned instead of aborting\n", what);
-    return 0;
-}
-
 /* ---- the children ------------------------------------------------------- */
 
 static int child_double_free(void)
 {
-    size_t n = env_size("PMT_SIZE", 32);
+    size_t n = pmt_env_size("PMT_SIZE", 32);
     void *g0 = pm_malloc(n), *p = pm_malloc(n), *g1 = pm_malloc(n);
     PMT_REQUIRE(g0 && p && g1, "malloc");
     pm_free(p);
-    sink(p);
+    pmt_sink(p);
     pm_free(p);
-    return survived("second pm_free");
+    return pmt_survived("second pm_free");
 }
 
 static int child_double_free_after_realloc(void)
@@ -58,16 +32,16 @@ static int child_double_free_after_realloc(void)
     void *q = pm_realloc(p, 8000); /* moves: g blocks growth in place */
     PMT_REQUIRE(q != NULL && q != p, "realloc did not move");
     pm_free(p);
-    return survived("pm_free of the block realloc moved");
+    return pmt_survived("pm_free of the block realloc moved");
 }
 
 static int child_invalid_free(void)
 {
-    size_t off = env_size("PMT_OFFSET", 16);
+    size_t off = pmt_env_size("PMT_OFFSET", 16);
     unsigned char *p = pm_malloc(64);
     PMT_REQUIRE(p != NULL, "malloc");
     pm_free(p + off);
-    return survived("pm_free(p + offset)");
+    return pmt_survived("pm_free(p + offset)");
 }
 
 static int child_free_stack(void)
@@ -75,9 +49,9 @@ static int child_free_stack(void)
     unsigned char buf[256] __attribute__((aligned(64)));
     memset(buf, 0, sizeof buf);
     pm_free(pm_malloc(16));
-    sink(buf);
+    pmt_sink(buf);
     pm_free(buf + 64);
-    return survived("pm_free(stack)");
+    return pmt_survived("pm_free(stack)");
 }
 
 /* Memory that is no allocator's (an mmap), or libc's malloc's. */
@@ -95,7 +69,7 @@ static int child_free_foreign(void)
     }
     PMT_REQUIRE(q != NULL, "foreign block");
     pm_free(q);
-    return survived("pm_free(foreign)");
+    return pmt_survived("pm_free(foreign)");
 }
 
 /* PMT_OVER bytes past the usable end of a block, into the next chunk;
@@ -104,18 +78,18 @@ static int child_overflow(void)
 {
     unsigned char *a = pm_malloc(32), *b = pm_malloc(32), *g = pm_malloc(32);
     PMT_REQUIRE(a && b && g, "malloc");
-    scribble(a + pm_malloc_usable_size(a), env_size("PMT_OVER", 1));
+    pmt_scribble(a + pm_malloc_usable_size(a), pmt_env_size("PMT_OVER", 1));
     pm_free(a);
-    return survived("pm_free after an overflow");
+    return pmt_survived("pm_free after an overflow");
 }
 
 static int child_underflow(void)
 {
     unsigned char *p = pm_malloc(64);
     PMT_REQUIRE(p != NULL, "malloc");
-    scribble(p - 1, 1);
+    pmt_scribble(p - 1, 1);
     pm_free(p);
-    return survived("pm_free after an underflow");
+    return pmt_survived("pm_free after an underflow");
 }
 
 /* A write to a freed block's first word, then enough frees of the size for
@@ -123,24 +97,24 @@ static int child_underflow(void)
  * it stays past 400 of them with a chance of (7/8)^400). */
 static int child_write_after_free(void)
 {
-    size_t off = env_size("PMT_OFFSET", 0);
+    size_t off = pmt_env_size("PMT_OFFSET", 0);
     unsigned char *p = pm_malloc(64);
     void *g = pm_malloc(64);
     PMT_REQUIRE(p && g, "malloc");
     pm_free(p);
-    scribble(p + off, 8);
+    pmt_scribble(p + off, 8);
     for (int i = 0; i < 400; i++)
         pm_free(pm_malloc(64));
     for (int i = 0; i < 400; i++)
-        sink(pm_malloc(64));
-    return survived("a write after free");
+        pmt_sink(pm_malloc(64));
+    return pmt_survived("a write after free");
 }
 
 /* A freed block's contents are gone (zeroed past its first word, which
  * holds the cache key): survives, having checked that. */
 static int child_read_after_free(void)
 {
-    size_t n = env_size("PMT_SIZE", 1000);
+    size_t n = pmt_env_size("PMT_SIZE", 1000);
     unsigned char *p = pm_malloc(n);
     void *g = pm_malloc(n);
     PMT_REQUIRE(p && g, "malloc");
@@ -162,7 +136,7 @@ static int child_copied_header(void)
     PMT_REQUIRE(a && g && b, "malloc");
     memcpy(a - 8, b - 8, 8);
     pm_free(a);
-    return survived("pm_free with a copied header");
+    return pmt_survived("pm_free with a copied header");
 }
 
 static int child_usable_size_bad(void)
@@ -170,24 +144,24 @@ static int child_usable_size_bad(void)
     unsigned char *p = pm_malloc(64);
     PMT_REQUIRE(p != NULL, "malloc");
     fprintf(stderr, "pmt: usable %zu\n", pm_malloc_usable_size(p + 16));
-    return survived("pm_malloc_usable_size(p + 16)");
+    return pmt_survived("pm_malloc_usable_size(p + 16)");
 }
 
 static int child_realloc_freed(void)
 {
-    size_t n = env_size("PMT_SIZE", 64);
+    size_t n = pmt_env_size("PMT_SIZE", 64);
     void *p = pm_malloc(n), *g = pm_malloc(n);
     PMT_REQUIRE(p && g, "malloc");
     pm_free(p);
-    sink(pm_realloc(p, 2 * n));
-    return survived("pm_realloc(freed)");
+    pmt_sink(pm_realloc(p, 2 * n));
+    return pmt_survived("pm_realloc(freed)");
 }
 
 /* Delayed random reuse: a freed block the thread cache takes is never the
  * next one handed out for its size. */
 static int child_reuse_delayed(void)
 {
-    size_t n = env_size("PMT_SIZE", 64);
+    size_t n = pmt_env_size("PMT_SIZE", 64);
     int same = 0;
     for (int i = 0; i < 1000; i++) {
         void *p = pm_malloc(n);

@@ -62,44 +62,17 @@
 
 /* ---- helpers inside children --------------------------------------------- */
 
-static size_t env_size(const char *name, size_t def)
-{
-    const char *v = getenv(name);
-    return v && *v ? (size_t)strtoull(v, NULL, 0) : def;
-}
-
 static const char *env_str(const char *name, const char *def)
 {
     const char *v = getenv(name);
     return v && *v ? v : def;
 }
 
-/* Keep the compiler from reasoning about p. */
-static inline void sink(void *p)
-{
-    __asm__ volatile("" : : "r"(p) : "memory");
-}
-
-/* Change n bytes at p, whatever they held (a byte equal to 'A' becomes 'B'). */
-static void scribble(unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        volatile unsigned char *c = p + i;
-        *c = *c == 0x41 ? 0x42 : 0x41;
-    }
-}
-
-static int survived(const char *what)
-{
-    fprintf(stderr, "pmt: %s returned instead of aborting\n", what);
-    return 0;
-}
-
 /* ---- double free --------------------------------------------------------- */
 
 static int child_double_free(void)
 {
-    size_t n = env_size("PMT_SIZE", 32);
+    size_t n = pmt_env_size("PMT_SIZE", 32);
     /* Neighbours stay allocated so that the freed block cannot merge away. */
     void *g0 = pm_malloc(n);
     unsigned char *p = pm_malloc(n);
@@ -107,22 +80,22 @@ static int child_double_free(void)
     PMT_REQUIRE(g0 && p && g1, "malloc");
     memset(p, 0x33, n);
     pm_free(p);
-    sink(p);
+    pmt_sink(p);
     pm_free(p);
-    return survived("second pm_free");
+    return pmt_survived("second pm_free");
 }
 
 static int child_double_free_delayed(void)
 {
-    size_t n = env_size("PMT_SIZE", 32);
+    size_t n = pmt_env_size("PMT_SIZE", 32);
     void *g0 = pm_malloc(n), *p = pm_malloc(n), *g1 = pm_malloc(n), *q = pm_malloc(n);
     void *g2 = pm_malloc(n);
     PMT_REQUIRE(g0 && p && g1 && q && g2, "malloc");
     pm_free(p);
     pm_free(q); /* p is no longer the most recently freed block */
-    sink(p);
+    pmt_sink(p);
     pm_free(p);
-    return survived("second pm_free");
+    return pmt_survived("second pm_free");
 }
 
 /* The freed block is the last one carved: it merges into the top chunk, and
@@ -130,19 +103,19 @@ static int child_double_free_delayed(void)
  * be told apart from a pointer that was never handed out. */
 static int child_freed_into_top(void)
 {
-    size_t n = env_size("PMT_SIZE", 32);
+    size_t n = pmt_env_size("PMT_SIZE", 32);
     const char *call = getenv("PMT_CALL");
     void *g0 = pm_malloc(n), *p = pm_malloc(n);
     PMT_REQUIRE(g0 && p, "malloc");
     pm_free(p);
-    sink(p);
+    pmt_sink(p);
     if (call && strcmp(call, "realloc") == 0)
-        sink(pm_realloc(p, n * 2));
+        pmt_sink(pm_realloc(p, n * 2));
     else if (call && strcmp(call, "usable") == 0)
         fprintf(stderr, "pmt: usable size %zu\n", pm_malloc_usable_size(p));
     else
         pm_free(p);
-    return survived(call ? call : "second pm_free");
+    return pmt_survived(call ? call : "second pm_free");
 }
 
 static pthread_barrier_t df_barrier;
@@ -175,7 +148,7 @@ static void *df_free_again(void *arg)
  * flushed) or is still alive (the block may sit in A's cache). */
 static int child_double_free_threads(void)
 {
-    size_t n = env_size("PMT_SIZE", 32);
+    size_t n = pmt_env_size("PMT_SIZE", 32);
     int alive = strcmp(env_str("PMT_MODE", "exited"), "alive") == 0;
     void *g0 = pm_malloc(n);
     df_block = pm_malloc(n);
@@ -196,19 +169,19 @@ static int child_double_free_threads(void)
         pthread_barrier_wait(&df_barrier);
         pthread_join(a, NULL);
     }
-    return survived("pm_free in the second thread");
+    return pmt_survived("pm_free in the second thread");
 }
 
 /* ---- invalid pointers ---------------------------------------------------- */
 
 static int child_free_offset(void)
 {
-    size_t n = env_size("PMT_SIZE", 64), off = env_size("PMT_OFFSET", 16);
+    size_t n = pmt_env_size("PMT_SIZE", 64), off = pmt_env_size("PMT_OFFSET", 16);
     unsigned char *p = pm_malloc(n);
     PMT_REQUIRE(p != NULL, "malloc");
     memset(p, 0, n);
     pm_free(p + off);
-    return survived("pm_free(p + offset)");
+    return pmt_survived("pm_free(p + offset)");
 }
 
 /* A pointer well inside a run of small blocks, never a block start. */
@@ -231,7 +204,7 @@ static int child_free_small_region(void)
             }
     }
     pm_free(target);
-    return survived("pm_free(p + 16 KiB)");
+    return pmt_survived("pm_free(p + 16 KiB)");
 }
 
 static int child_free_stack(void)
@@ -239,9 +212,9 @@ static int child_free_stack(void)
     unsigned char buf[1024] __attribute__((aligned(64)));
     memset(buf, 0, sizeof buf);
     pm_free(pm_malloc(16));
-    sink(buf);
+    pmt_sink(buf);
     pm_free(buf + 512);
-    return survived("pm_free(stack)");
+    return pmt_survived("pm_free(stack)");
 }
 
 static unsigned char static_area[8192] __attribute__((aligned(4096)));
@@ -249,9 +222,9 @@ static unsigned char static_area[8192] __attribute__((aligned(4096)));
 static int child_free_static(void)
 {
     pm_free(pm_malloc(16));
-    sink(static_area);
+    pmt_sink(static_area);
     pm_free(static_area + 4096);
-    return survived("pm_free(static)");
+    return pmt_survived("pm_free(static)");
 }
 
 static int child_free_own_mapping(void)
@@ -262,40 +235,40 @@ static int child_free_own_mapping(void)
     PMT_REQUIRE(m != MAP_FAILED, "mmap");
     pm_free(pm_malloc(16));
     pm_free(m + 32 * 1024);
-    return survived("pm_free(own mapping)");
+    return pmt_survived("pm_free(own mapping)");
 }
 
 static int child_free_wild(void)
 {
     pm_free(pm_malloc(16));
-    pm_free((void *)(uintptr_t)env_size("PMT_OFFSET", 1));
-    return survived("pm_free(wild)");
+    pm_free((void *)(uintptr_t)pmt_env_size("PMT_OFFSET", 1));
+    return pmt_survived("pm_free(wild)");
 }
 
 /* ---- use of freed blocks -------------------------------------------------- */
 
 static int child_realloc_freed(void)
 {
-    size_t n = env_size("PMT_SIZE", 32);
+    size_t n = pmt_env_size("PMT_SIZE", 32);
     void *g0 = pm_malloc(n), *p = pm_malloc(n), *g1 = pm_malloc(n);
     PMT_REQUIRE(g0 && p && g1, "malloc");
     pm_free(p);
-    sink(p);
+    pmt_sink(p);
     void *q = pm_realloc(p, n * 2);
-    sink(q);
-    return survived("pm_realloc(freed)");
+    pmt_sink(q);
+    return pmt_survived("pm_realloc(freed)");
 }
 
 static int child_usable_size_freed(void)
 {
-    size_t n = env_size("PMT_SIZE", 32);
+    size_t n = pmt_env_size("PMT_SIZE", 32);
     void *g0 = pm_malloc(n), *p = pm_malloc(n), *g1 = pm_malloc(n);
     PMT_REQUIRE(g0 && p && g1, "malloc");
     pm_free(p);
-    sink(p);
+    pmt_sink(p);
     size_t u = pm_malloc_usable_size(p);
     fprintf(stderr, "pmt: usable size of a freed block: %zu\n", u);
-    return survived("pm_malloc_usable_size(freed)");
+    return pmt_survived("pm_malloc_usable_size(freed)");
 }
 
 /* ---- overflows and damage -------------------------------------------------- */
@@ -304,7 +277,7 @@ static int child_usable_size_freed(void)
  * usable end; then block 3 and its neighbour 4 are freed. */
 static int child_overflow(void)
 {
-    size_t n = env_size("PMT_SIZE", 32), over = env_size("PMT_OVER", 1);
+    size_t n = pmt_env_size("PMT_SIZE", 32), over = pmt_env_size("PMT_OVER", 1);
     unsigned char *b[8];
     for (int i = 0; i < 8; i++) {
         b[i] = pm_malloc(n);
@@ -313,41 +286,41 @@ static int child_overflow(void)
     }
     size_t u = pm_malloc_usable_size(b[3]);
     PMT_REQUIRE(u >= n, "usable %zu < %zu", u, n);
-    scribble(b[3] + u, over);
+    pmt_scribble(b[3] + u, over);
     pm_free(b[3]);
     pm_free(b[4]);
     for (int i = 0; i < 8; i++)
         if (i != 3 && i != 4)
             pm_free(b[i]);
-    return survived("free after overflow");
+    return pmt_survived("free after overflow");
 }
 
 static int child_write_after_free(void)
 {
-    size_t n = env_size("PMT_SIZE", 128), off = env_size("PMT_OFFSET", 64);
+    size_t n = pmt_env_size("PMT_SIZE", 128), off = pmt_env_size("PMT_OFFSET", 64);
     void *g0 = pm_malloc(n);
     unsigned char *p = pm_malloc(n);
     void *g1 = pm_malloc(n);
     PMT_REQUIRE(g0 && p && g1 && off + 8 <= n, "malloc");
     memset(p, 0x10, n);
     pm_free(p);
-    scribble(p + off, 8);
+    pmt_scribble(p + off, 8);
     for (int i = 0; i < 8; i++)
-        sink(pm_malloc(n));
-    return survived("allocation after a write after free");
+        pmt_sink(pm_malloc(n));
+    return pmt_survived("allocation after a write after free");
 }
 
 /* Level 1 fills freed blocks: the old contents cannot be read back. */
 static int child_read_after_free(void)
 {
-    size_t n = env_size("PMT_SIZE", 256);
+    size_t n = pmt_env_size("PMT_SIZE", 256);
     void *g0 = pm_malloc(n);
     unsigned char *p = pm_malloc(n);
     void *g1 = pm_malloc(n);
     PMT_REQUIRE(g0 && p && g1, "malloc");
     pmt_fill(p, n, 42, 42);
     pm_free(p);
-    sink(p);
+    pmt_sink(p);
     size_t same = 0;
     const unsigned char *c = p;
     uint64_t base = pmt_mix(42 ^ (42 * 0x100000001B3ull));
@@ -361,7 +334,7 @@ static int child_read_after_free(void)
  * first 16 bytes (the free-list links) of one, then allocate that size. */
 static int child_corrupt_free_list(void)
 {
-    size_t n = env_size("PMT_SIZE", 200);
+    size_t n = pmt_env_size("PMT_SIZE", 200);
     enum { K = 6 };
     unsigned char *a[K];
     void *g[K];
@@ -374,8 +347,8 @@ static int child_corrupt_free_list(void)
         pm_free(a[i]);
     memset(a[2], 0x41, 16);
     for (int i = 0; i < 2 * K; i++)
-        sink(pm_malloc(n));
-    return survived("allocations from a corrupted free list");
+        pmt_sink(pm_malloc(n));
+    return pmt_survived("allocations from a corrupted free list");
 }
 
 /* Damage the header of the top chunk right after the last block. The block
@@ -383,14 +356,14 @@ static int child_corrupt_free_list(void)
  * follows it (small requests may refill the cache in bulk instead). */
 static int child_corrupt_top(void)
 {
-    size_t n = env_size("PMT_SIZE", 100000);
+    size_t n = pmt_env_size("PMT_SIZE", 100000);
     unsigned char *p = pm_malloc(n);
     PMT_REQUIRE(p != NULL, "malloc");
     size_t u = pm_malloc_usable_size(p);
-    scribble(p + u, env_size("PMT_OVER", 8));
+    pmt_scribble(p + u, pmt_env_size("PMT_OVER", 8));
     for (int i = 0; i < 4; i++)
-        sink(pm_malloc(n));
-    return survived("allocation from a corrupted top");
+        pmt_sink(pm_malloc(n));
+    return pmt_survived("allocation from a corrupted top");
 }
 
 /* ---- issue 17: misuse that used to get through ---------------------------- */
@@ -403,44 +376,44 @@ static int child_mmap_head(void)
     size_t n = (size_t)64 << 20;
     unsigned char *p = strcmp(call, "memalign") == 0 ? pm_memalign(4096, n) : pm_malloc(n);
     PMT_REQUIRE(p != NULL, "malloc");
-    p[-8] = (unsigned char)env_size("PMT_OVER", 0);
+    p[-8] = (unsigned char)pmt_env_size("PMT_OVER", 0);
     if (strcmp(call, "realloc") == 0)
-        sink(pm_realloc(p, n / 2));
+        pmt_sink(pm_realloc(p, n / 2));
     else if (strcmp(call, "usable") == 0)
         fprintf(stderr, "pmt: usable size %zu\n", pm_malloc_usable_size(p));
     else
         pm_free(p);
-    return survived(call);
+    return pmt_survived(call);
 }
 
 /* One byte written just past a PMT_SIZE-byte request: at PM_CHECK=1 the
  * usable size is the request, and the byte is caught at the free. */
 static int child_overflow_one(void)
 {
-    size_t n = env_size("PMT_SIZE", 24);
+    size_t n = pmt_env_size("PMT_SIZE", 24);
     unsigned char *p = pm_malloc(n);
     void *g = pm_malloc(n);
     PMT_REQUIRE(p && g, "malloc");
     PMT_REQUIRE(pm_malloc_usable_size(p) == n, "usable %zu, asked %zu",
                 pm_malloc_usable_size(p), n);
     memset(p, 0x11, n);
-    scribble(p + n, 1);
+    pmt_scribble(p + n, 1);
     pm_free(p);
-    return survived("free after a one-byte overflow");
+    return pmt_survived("free after a one-byte overflow");
 }
 
 /* Block 1 overflows into the head of block 2; only block 1 is freed. */
 static int child_overflow_free_self(void)
 {
-    size_t n = env_size("PMT_SIZE", 32);
+    size_t n = pmt_env_size("PMT_SIZE", 32);
     unsigned char *b[4];
     for (int i = 0; i < 4; i++) {
         b[i] = pm_malloc(n);
         PMT_REQUIRE(b[i] != NULL, "malloc");
     }
-    scribble(b[1] + pm_malloc_usable_size(b[1]), env_size("PMT_OVER", 1));
+    pmt_scribble(b[1] + pm_malloc_usable_size(b[1]), pmt_env_size("PMT_OVER", 1));
     pm_free(b[1]);
-    return survived("free of the overflowing block");
+    return pmt_survived("free of the overflowing block");
 }
 
 /* Block a overflows through the head and first word of its cached
@@ -451,17 +424,17 @@ static int child_overflow_cached(void)
     void *g = pm_malloc(32);
     PMT_REQUIRE(a && b && g, "malloc");
     pm_free(b);
-    scribble(a + pm_malloc_usable_size(a), 16);
-    sink(pm_malloc(32));
-    return survived("allocation of an overflowed cached block");
+    pmt_scribble(a + pm_malloc_usable_size(a), 16);
+    pmt_sink(pm_malloc(32));
+    return pmt_survived("allocation of an overflowed cached block");
 }
 
 static int child_realloc_bad_zero(void)
 {
     unsigned char *p = pm_malloc(64);
     PMT_REQUIRE(p != NULL, "malloc");
-    sink(pm_realloc(p + 16, 0));
-    return survived("pm_realloc(p + 16, 0)");
+    pmt_sink(pm_realloc(p + 16, 0));
+    return pmt_survived("pm_realloc(p + 16, 0)");
 }
 
 /* A warning with stderr a pipe whose reader has gone: no SIGPIPE. */
