@@ -18,6 +18,9 @@
 
 enum { PURGER_NONE = 0, PURGER_STARTING, PURGER_RUNNING, PURGER_FAILED };
 
+/* The longest a purger with arenas to watch sleeps before it looks again. */
+#define PM_PURGER_MAX_WAIT_MS 1000
+
 static int purger_state;      /* atomic: PURGER_*                         */
 int _pm_purger_running;       /* atomic: a purger runs in this process    */
 static uint32_t purger_seq;   /* futex word: bumped to wake the purger     */
@@ -49,9 +52,13 @@ static void *purger_main(void *arg)
             _pm_os_wait(&purger_seq, seq, UINT64_MAX);
             __atomic_store_n(&purger_sleeping, 0, __ATOMIC_RELAXED);
         } else {
+            /* Why a cap: a period set long and then shortened (decay_ms
+             * changed) must not hold the next look for as long. */
             uint64_t now2 = _pm_os_now_ms();
             if (next > now2)
-                _pm_os_wait(&purger_seq, seq, next - now2);
+                _pm_os_wait(&purger_seq, seq,
+                            next - now2 < PM_PURGER_MAX_WAIT_MS ? next - now2
+                                                                : PM_PURGER_MAX_WAIT_MS);
         }
     }
     return NULL;
@@ -67,17 +74,17 @@ bool _pm_purger_notify(void)
 {
     if (!PM_OPT(background_thread))
         return false;
+    /* Why bump first, whatever the state: a purger between its scan and its
+     * sleep, or one just started whose creator has not yet said so, then
+     * finds the sequence changed and scans again (no lost wake-up). */
+    __atomic_add_fetch(&purger_seq, 1, __ATOMIC_SEQ_CST);
+    /* Why the syscall only for a sleeping one: one on a timer comes round
+     * anyway. */
+    if (__atomic_load_n(&purger_sleeping, __ATOMIC_SEQ_CST))
+        _pm_os_wake(&purger_seq);
     int st = __atomic_load_n(&purger_state, __ATOMIC_ACQUIRE);
-    if (PM_LIKELY(st == PURGER_RUNNING)) {
-        /* Why bump always: a purger between its scan and its sleep then
-         * finds the sequence changed and scans again (no lost wake-up).
-         * Why the syscall only for a sleeping one: one on a timer comes
-         * round anyway. */
-        __atomic_add_fetch(&purger_seq, 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&purger_sleeping, __ATOMIC_SEQ_CST))
-            _pm_os_wake(&purger_seq);
+    if (PM_LIKELY(st == PURGER_RUNNING))
         return true;
-    }
     if (st == PURGER_FAILED)
         return false;
     /* Why not inside init: no thread is made before the settings are in;

@@ -42,13 +42,13 @@ static size_t purge_len;
 /* refuse_purges: every MADV_DONTNEED fails as on locked pages, after a
  * while, and records how deep in its thread's stack it was called. */
 enum { RP_DEEP = 32 * 1024 }; /* stack bytes that mean sweeps nested */
-static volatile int refuse_purges;
+static int refuse_purges; /* atomic: the purger thread reads it */
 static __thread uintptr_t stack_base;
 static size_t deepest;
 
 int madvise(void *addr, size_t len, int advice)
 {
-    if (refuse_purges && advice == MADV_DONTNEED) {
+    if (__atomic_load_n(&refuse_purges, __ATOMIC_RELAXED) && advice == MADV_DONTNEED) {
         uintptr_t here = (uintptr_t)__builtin_frame_address(0);
         size_t depth = stack_base > here ? stack_base - here : 0;
         if (depth > __atomic_load_n(&deepest, __ATOMIC_RELAXED))
@@ -424,13 +424,13 @@ static int child_failed_purges_do_not_nest(void)
         guard[i] = pm_malloc(70000);
         PMT_REQUIRE(rp_run[i] && guard[i], "malloc");
     }
-    refuse_purges = 1;
+    __atomic_store_n(&refuse_purges, 1, __ATOMIC_RELAXED);
     pthread_t t[2];
     pthread_create(&t[0], NULL, rp_freer, NULL);
     pthread_create(&t[1], NULL, rp_sweeper, NULL);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
-    refuse_purges = 0;
+    __atomic_store_n(&refuse_purges, 0, __ATOMIC_RELAXED); /* the purger reads it too */
     for (int i = 0; i < RP_RUNS; i++)
         pm_free(guard[i]);
     size_t d = __atomic_load_n(&deepest, __ATOMIC_RELAXED);
