@@ -31,6 +31,7 @@ extern "C" {
 #define PM_THP             (-105) /* 1: huge pages for direct mappings >= 2 MiB     */
 #define PM_MMAP_DYNAMIC    (-106) /* 1: glibc's rising mmap threshold (default 0)   */
 #define PM_DECAY_MS        (-107) /* free memory unused this long goes to the OS    */
+#define PM_SHOW_STATS      (-108) /* 1: pm_malloc_stats on stderr at exit          */
 
 /* pm_config_dump() formats. */
 #define PM_DUMP_TEXT 0

@@ -370,3 +370,13 @@ size_t pm_malloc_usable_size(void *p)
     pm_chunk_t *c = _pm_chunk_checked(p, "pm_malloc_usable_size", &h);
     return _pm_usable(c, h);
 }
+
+/* glibc's names where glibc 2.36 means the same (override.c has the rest). */
+PM_GLIBC_NAME(malloc, pm_malloc)
+PM_GLIBC_NAME(__libc_malloc, pm_malloc)
+PM_GLIBC_NAME(calloc, pm_calloc)
+PM_GLIBC_NAME(__libc_calloc, pm_calloc)
+PM_GLIBC_NAME(realloc, pm_realloc)
+PM_GLIBC_NAME(__libc_realloc, pm_realloc)
+PM_GLIBC_NAME(posix_memalign, pm_posix_memalign)
+PM_GLIBC_NAME(malloc_usable_size, pm_malloc_usable_size)

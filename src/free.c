@@ -292,3 +292,7 @@ void pm_free(void *p)
     }
     _pm_free_slow(p);
 }
+
+/* glibc's names for pm_free (libpmalloc-override only). */
+PM_GLIBC_NAME(free, pm_free)
+PM_GLIBC_NAME(__libc_free, pm_free)

@@ -41,6 +41,14 @@
 #define PM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define PM_COLD        __attribute__((cold, noinline))
 #define PM_INLINE      static inline __attribute__((always_inline))
+/* In libpmalloc-override (built with PM_OVERRIDE) name is a second name of
+ * target, glibc's name for the same function: no call in between. */
+#ifdef PM_OVERRIDE
+#define PM_GLIBC_NAME(name, target) \
+    extern __typeof(target) name __attribute__((alias(#target), visibility("default")));
+#else
+#define PM_GLIBC_NAME(name, target)
+#endif
 
 /* ---- chunks ------------------------------------------------------------ */
 #define PM_ALIGNMENT   16
@@ -573,6 +581,8 @@ void _pm_out_batches_return(pm_arena_t *a);
 void _pm_stats_held(ptrdiff_t delta);
 /* That total now (tests compare it with the arenas' and mappings' sums). */
 size_t _pm_stats_held_total(void);
+/* malloc_info's XML (glibc's shape), piece by piece through out. */
+void _pm_stats_xml(void (*out)(void *ctx, const char *s, size_t len), void *ctx);
 
 /* check.c */
 int _pm_check_arena(pm_arena_t *a, int fd_report);

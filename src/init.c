@@ -130,6 +130,20 @@ __attribute__((constructor)) static void init_fork_handlers(void)
     _pm_fork_install();
 }
 
+/* PM_SHOW_STATS=1: the statistics at exit, on stderr. Why a destructor: it
+ * runs at exit in every process, a forked child too (its own figures), and
+ * not at _exit or after an exec; once per process, as the pid says. */
+__attribute__((destructor)) static void init_show_stats(void)
+{
+    static long shown_pid;
+    if (!pm_init_done() || !PM_OPT(show_stats))
+        return;
+    long pid = _pm_os_process_id();
+    if (__atomic_exchange_n(&shown_pid, pid, __ATOMIC_RELAXED) == pid)
+        return;
+    pm_malloc_stats();
+}
+
 int pm_init(void)
 {
     pm_ensure_init();

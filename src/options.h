@@ -62,7 +62,9 @@ enum pm_opt_kind {
     X(mmap_dynamic, "PM_MMAP_DYNAMIC", "mmap_dynamic", PM_MMAP_DYNAMIC, 0, 0, 1,     \
       PM_KIND_BOOL, "unset thresholds start at 128K and rise to each freed mapping, as glibc") \
     X(decay_ms, "PM_DECAY_MS", "decay_ms", PM_DECAY_MS, 10, 0, 3600000, PM_KIND_COUNT, \
-      "free heap memory unused this many ms goes back to the OS (0: top at once)")
+      "free heap memory unused this many ms goes back to the OS (0: top at once)") \
+    X(show_stats, "PM_SHOW_STATS", "show_stats", PM_SHOW_STATS, 0, 0, 1, PM_KIND_BOOL, \
+      "write the per-arena statistics on stderr at exit (once in each process)")
 
 enum pm_opt_id {
 #define PM_X_ID(id, env, key, param, def, min, max, kind, help) PM_OPT_##id,
