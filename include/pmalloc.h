@@ -87,8 +87,8 @@ int    pm_malloc_trim(size_t pad);
 void   pm_malloc_stats(void);
 /* Initialise; idempotent and thread-safe. Returns 0; -1 with errno EBUSY
  * only when called back from inside the init itself (a libc function it
- * calls, replaced by the program), where every allocating call fails with
- * ENOMEM and pm_mallopt with EBUSY. */
+ * calls, replaced by the program or preloaded), where allocating calls are
+ * served by direct mappings and pm_mallopt fails with EBUSY. */
 int    pm_init(void);
 struct pm_mallinfo pm_mallinfo(void);
 

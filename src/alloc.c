@@ -136,7 +136,7 @@ void *_pm_alloc_arena(size_t csize, bool zero)
 __attribute__((noinline)) void *_pm_alloc_slow(size_t n)
 {
     if (PM_UNLIKELY(!pm_ensure_alloc()))
-        return enomem();
+        return _pm_boot_alloc(n, 0);
     if (PM_UNLIKELY(n > PM_MAX_REQUEST))
         return enomem();
     pm_tcache_t *tc = _pm_tls_tc;
@@ -185,7 +185,7 @@ void *pm_calloc(size_t nmemb, size_t size)
     if (PM_UNLIKELY(__builtin_mul_overflow(nmemb, size, &n) || n > PM_MAX_REQUEST))
         return enomem();
     if (PM_UNLIKELY(!pm_ensure_alloc()))
-        return enomem();
+        return _pm_boot_alloc(n, 0); /* fresh mappings are zero */
     /* Why these paths: memory fresh from mmap or from an untouched top is
      * already zero, and a big calloc should not pay for a memset. */
     if (_pm_check_level == 0 && !PM_OPT(perturb) && n > PM_OPT(tcache_max)) {
@@ -206,7 +206,7 @@ void *pm_calloc(size_t nmemb, size_t size)
 static void *memalign_impl(size_t align, size_t n)
 {
     if (PM_UNLIKELY(!pm_ensure_alloc()))
-        return enomem();
+        return _pm_boot_alloc(n, align);
     if (align <= PM_ALIGNMENT)
         return pm_malloc(n);
     size_t csize = chunk_size_for(n), total;
@@ -298,8 +298,19 @@ void *pm_realloc(void *p, size_t n)
         pm_free(p);
         return NULL;
     }
-    if (PM_UNLIKELY(!pm_ensure_alloc()))
-        return enomem();
+    if (PM_UNLIKELY(!pm_ensure_alloc())) {
+        /* From inside init: p can only be a boot block (nothing else is
+         * out yet); a new one and a copy. */
+        uint64_t h;
+        pm_chunk_t *c = _pm_chunk_checked(p, "pm_realloc", &h);
+        size_t old = _pm_usable(c, h);
+        void *q = _pm_boot_alloc(n, 0);
+        if (q) {
+            memcpy(q, p, old < n ? old : n);
+            pm_free(p);
+        }
+        return q;
+    }
     uint64_t h;
     pm_chunk_t *c = _pm_chunk_checked(p, "pm_realloc", &h);
     if (n > PM_MAX_REQUEST)

@@ -402,7 +402,7 @@ extern int _pm_alloc_begun;
 bool _pm_alloc_begin_slow(void);
 /* pm_ensure_init for the calls that hand out memory. False in a call made
  * from inside init (a libc call there that came back to pmalloc): nothing
- * is set up yet, and the call fails with ENOMEM. */
+ * is set up yet, and the call is served by _pm_boot_alloc. */
 PM_INLINE bool pm_ensure_alloc(void)
 {
     pm_ensure_init();
@@ -410,6 +410,11 @@ PM_INLINE bool pm_ensure_alloc(void)
         return _pm_alloc_begin_slow();
     return true;
 }
+/* Serve n bytes (aligned to align, 0: 16) from inside init: a direct
+ * mapping, remembered as a boot block (no canary). */
+void *_pm_boot_alloc(size_t n, size_t align);
+/* Is chunk c a boot block? forget: it is being freed. */
+bool _pm_boot_block(const void *c, bool forget);
 /* Is init done? (False only inside init and in calls made from there.) */
 PM_INLINE bool pm_init_done(void)
 {
