@@ -26,8 +26,24 @@ static void *enomem(void)
  * still serve it). */
 static void *large_alloc(size_t n, size_t align, bool *ok)
 {
-    void *p = _pm_large_alloc(n, align, ok);
+    void *p = _pm_large_alloc(n, align, true, ok);
     if (p && _pm_check_level >= 1)
+        _pm_debug_on_alloc(mem2chunk(p), PM_FROM_FRESH);
+    return p;
+}
+
+/* The last resort for a request no arena could serve: a direct mapping
+ * even past mmap_max (M_MMAP_MAX 0 included), as glibc's main arena maps
+ * one when its brk heap cannot grow. NULL with ENOMEM. */
+static void *large_alloc_last(size_t n, size_t align)
+{
+    bool ok;
+    void *p = _pm_large_alloc(n, align, false, &ok);
+    if (!p) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (_pm_check_level >= 1)
         _pm_debug_on_alloc(mem2chunk(p), PM_FROM_FRESH);
     return p;
 }
@@ -113,9 +129,7 @@ static void *alloc_from(pm_arena_t *a, size_t csize, bool zero)
             break;
         _pm_arena_lock(a);
     }
-    bool ok;
-    void *p = large_alloc(csize, 0, &ok);
-    return p ? p : enomem();
+    return large_alloc_last(csize, 0);
 }
 
 /* Serve csize from the calling thread's arena (or its large companion),
@@ -222,7 +236,7 @@ static void *memalign_impl(size_t align, size_t n)
             return p;
     }
     if (total >= PM_HEAP_SIZE / 2)
-        return enomem();
+        return large_alloc_last(n, align);
     pm_arena_t *a = _pm_arena_get_locked();
     if (!a)
         return enomem();
@@ -232,7 +246,7 @@ static void *memalign_impl(size_t align, size_t n)
         c = _pm_bins_alloc_newheap(a, total, &how);
     if (!c) {
         _pm_arena_unlock(a);
-        return enomem();
+        return large_alloc_last(n, align);
     }
     uintptr_t m = ((uintptr_t)chunk2mem(c) + align - 1) & ~(uintptr_t)(align - 1);
     pm_chunk_t *nc = mem2chunk((void *)m);

@@ -520,7 +520,9 @@ PM_INLINE size_t trim_threshold(void)
 /* Start or stop the dynamic thresholds after the settings changed (init
  * and pm_mallopt call it): a threshold the user set stays put. */
 void _pm_mmap_dynamic_reset(void);
-void *_pm_large_alloc(size_t n, size_t align, bool *ok);
+/* A direct mapping for n bytes aligned to align. bound: within mmap_max
+ * (false only for a request no heap can hold). *ok false: refused. */
+void *_pm_large_alloc(size_t n, size_t align, bool bound, bool *ok);
 void _pm_large_free(pm_chunk_t *c, const char *call, void *p);
 void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n);
 /* Is c a live direct mapping? (takes the large lock) */

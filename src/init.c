@@ -132,7 +132,7 @@ void *_pm_boot_alloc(size_t n, size_t align)
         clock_gettime(CLOCK_MONOTONIC, &ts);
         _pm_secret = ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&ts) | 1;
     }
-    void *p = _pm_large_alloc(n + 8, align, &ok);
+    void *p = _pm_large_alloc(n + 8, align, true, &ok);
     if (!p) {
         errno = ENOMEM;
         return NULL;

@@ -121,7 +121,10 @@ PM_EXPORT int mallopt(int param, int value)
         r = 1;
         break;
     case PM_MMAP_THRESHOLD:
-        r = pm_mallopt(param, value); /* glibc's range: 0 .. 32 MiB */
+        /* Why the largest for more and for negatives: glibc 2.36 takes any
+         * threshold; pmalloc's stops at 32 MiB (a heap serves no more). */
+        r = pm_mallopt(param, value < 0 || (size_t)value > PM_MMAP_THRESHOLD_MAX
+                                  ? (int)PM_MMAP_THRESHOLD_MAX : value);
         break;
     default:
         /* Why: pmalloc's own parameters work under glibc's name too; any
@@ -178,10 +181,8 @@ static void info_out(void *fp, const char *s, size_t len)
 
 PM_EXPORT int malloc_info(int options, FILE *fp)
 {
-    if (options != 0) {
-        errno = EINVAL; /* glibc takes no options yet */
-        return -1;
-    }
+    if (options != 0)
+        return EINVAL; /* as glibc: the error is the result, errno untouched */
     /* Why stdio here: the program hands us its FILE; no allocator lock is
      * held while it writes (each piece is formatted first). */
     _pm_stats_xml(info_out, fp);
