@@ -142,8 +142,11 @@ void *_pm_alloc_arena(size_t csize, bool zero)
         /* No companion (none could be mapped): a plain arena serves it. */
         a = _pm_arena_get_locked();
     }
+    /* Why a mapping of its own: no arena could be made (a 64 MiB heap is
+     * refused, as after mlockall(MCL_FUTURE) under a small RLIMIT_MEMLOCK,
+     * which counts a mapping whole), but a mapping of this size may pass. */
     if (!a)
-        return enomem();
+        return large_alloc_last(csize, 0);
     return alloc_from(a, csize, zero);
 }
 

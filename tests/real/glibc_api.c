@@ -3,7 +3,8 @@
  * test_programs.sh runs with and without pmalloc preloaded. "api" prints
  * what glibc 2.36's semantics say about each call, which must read the same
  * under both; "overflow" writes past a block (PM_CHECK=1 must catch it);
- * "nommap" asks for 64 MiB and more after mallopt(M_MMAP_MAX, 0).
+ * "nommap" asks for 64 MiB and more after mallopt(M_MMAP_MAX, 0); "mlock"
+ * allocates a few MiB after mlockall(MCL_FUTURE) under an 8 MiB limit.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static void api(void)
@@ -128,6 +131,30 @@ static int nommap(void)
     return 0;
 }
 
+/* mlockall(MCL_FUTURE) under the default 8 MiB RLIMIT_MEMLOCK, then about
+ * 6 MiB in blocks of 1 MiB and of a few KiB: glibc serves it. */
+static int mlocked(void)
+{
+    struct rlimit r = {8 << 20, 8 << 20};
+    if (setrlimit(RLIMIT_MEMLOCK, &r) != 0 || mlockall(MCL_FUTURE) != 0) {
+        printf("no mlockall here\n");
+        return 77;
+    }
+    size_t total = 0;
+    for (int i = 0; i < 24; i++) {
+        size_t s = i % 4 == 0 ? 1 << 20 : 1000 + (size_t)i * 100;
+        char *p = malloc(s);
+        if (!p) {
+            printf("malloc(%zu) failed after %zu bytes\n", s, total);
+            return 1;
+        }
+        memset(p, 1, s);
+        total += s;
+    }
+    printf("mlockall(MCL_FUTURE): %zu bytes served\n", total);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "api";
@@ -137,6 +164,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "nommap") == 0)
         return nommap();
+    if (strcmp(mode, "mlock") == 0)
+        return mlocked();
     if (strcmp(mode, "overflow") == 0) {
         char *volatile p = malloc(40);
         memset(p, 'x', malloc_usable_size(p) + 8); /* 8 bytes past the block */
