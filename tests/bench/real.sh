@@ -93,7 +93,8 @@ create index tk on t(k);
 create index tvw on t(v, w);
 SQL
 awk 'BEGIN { srand(7); for (i = 0; i < 1500000; i++)
-    printf "%08x %s line %d\n", int(rand() * 4294967295), substr("abcdefghijklmnop", 1 + i % 16), i }' \
+    printf "%08x %s line %d\n", int(rand() * 4294967295),
+        substr("abcdefghijklmnop", 1 + i % 16), i }' \
     >"$tmp/sort.in"
 (
     export GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@e GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@e
@@ -137,7 +138,10 @@ while [ $r -le $runs ]; do
             fi
             st=$?
             read wall rss _ <"$tmp/time"
-            [ $st -eq 0 ] || { echo "real.sh: $p under $a failed ($st): $(tail -2 "$tmp/err")" >&2; wall=; rss=; }
+            if [ $st -ne 0 ]; then
+                echo "real.sh: $p under $a failed ($st): $(tail -2 "$tmp/err")" >&2
+                wall=; rss=
+            fi
             echo "$p,$a,$r,$wall,$rss,$st" >>"$csv"
             line="$line $a ${wall:-FAIL}"
         done
@@ -150,15 +154,20 @@ table=$out/real.md
 {
     echo "Real programs, median of $runs interleaved runs (load average at start: $load;"
     echo "$(getconf _NPROCESSORS_ONLN) CPUs, $(uname -srm); the machine is shared)."
-    echo "Time in seconds (ratio to pmalloc's), peak RSS in MiB."
+    echo "Time in seconds (ratio: its time over pmalloc's; below 1 it was faster), peak RSS in MiB."
     echo
     awk -F, -v allocs="$active" -v progs="$progs" '
     function median(key,   n, i, j, t, v) {
         n = split(vals[key], v, " ")
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        for (i = 1; i <= n; i++)
+            for (j = i + 1; j <= n; j++)
+                if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
         return n ? (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) : ""
     }
-    NR > 1 && $4 != "" { vals[$1 "," $2] = vals[$1 "," $2] " " $4; mem[$1 "," $2] = mem[$1 "," $2] " " $5 }
+    NR > 1 && $4 != "" {
+        vals[$1 "," $2] = vals[$1 "," $2] " " $4
+        mem[$1 "," $2] = mem[$1 "," $2] " " $5
+    }
     END {
         na = split(allocs, A, " "); np = split(progs, P, " ")
         h = "| program |"; s = "|---|"
@@ -177,7 +186,8 @@ table=$out/real.md
             print row
         }
         row = "| geomean of time ratios |"
-        for (i = 1; i <= na; i++) row = row sprintf(" %.2f |", cnt[A[i]] ? exp(lg[A[i]] / cnt[A[i]]) : 0)
+        for (i = 1; i <= na; i++)
+            row = row sprintf(" %.2f |", cnt[A[i]] ? exp(lg[A[i]] / cnt[A[i]]) : 0)
         print row
     }' "$csv"
 } >"$table"

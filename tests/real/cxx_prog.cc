@@ -61,7 +61,8 @@ int main()
     bool ok = reinterpret_cast<std::uintptr_t>(al) % 4096 == 0;
     ::operator delete(al, 1000, std::align_val_t(4096)); // sized aligned delete
     for (int t = 0; t < 6; t++)
-        std::printf("thread %d: %016llx\n", t, static_cast<unsigned long long>(out[static_cast<size_t>(t)]));
+        std::printf("thread %d: %016llx\n", t,
+                    static_cast<unsigned long long>(out[static_cast<size_t>(t)]));
     std::printf("aligned new: %s\n", ok ? "ok" : "bad");
     return 0;
 }

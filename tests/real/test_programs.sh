@@ -67,7 +67,8 @@ for bad in "--arena-max" "--arena-max x" "--nope" "--check 1"; do
     # shellcheck disable=SC2086
     "$launcher" $bad >"$work/bad.out" 2>"$work/bad.err"
     rc=$?
-    [ $rc -eq 2 ] && [ "$(wc -l <"$work/bad.err")" -eq 1 ] && grep -q '^pmalloc: ' "$work/bad.err" ||
+    [ $rc -eq 2 ] && [ "$(wc -l <"$work/bad.err")" -eq 1 ] &&
+        grep -q '^pmalloc: ' "$work/bad.err" ||
         fail "pmalloc $bad: exit $rc, $(cat "$work/bad.err")"
 done
 note "launcher: options apply, bad ones exit 2"

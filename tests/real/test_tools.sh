@@ -23,7 +23,8 @@ for d in 0 1 2 3 4 5 6 7 8 9; do
 done
 git add -A && git commit -q -m first
 for d in 0 3 6; do
-    awk -v d=$d 'BEGIN { for (i = 0; i < 300; i += 3) print "change", i >> sprintf("d%d/f%03d.txt", d, i) }'
+    awk -v d=$d 'BEGIN { for (i = 0; i < 300; i += 3)
+        print "change", i >> sprintf("d%d/f%03d.txt", d, i) }'
 done
 git commit -q -a -m second
 git log --stat --format='%H %s' | tail -n 40
