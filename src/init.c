@@ -120,8 +120,6 @@ static unsigned boot_count;
 void *_pm_boot_alloc(size_t n, size_t align)
 {
     bool ok;
-    /* Why 8 more: at check level 1 a mapping's usable size is 8 less (the
-     * canary's room), and must still cover n. */
     if (boot_count == PM_BOOT_MAX || n > PM_MAX_REQUEST) {
         errno = ENOMEM; /* more than init could ever make; or too big */
         return NULL;
@@ -132,6 +130,8 @@ void *_pm_boot_alloc(size_t n, size_t align)
         clock_gettime(CLOCK_MONOTONIC, &ts);
         _pm_secret = ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&ts) | 1;
     }
+    /* Why 8 more: at check level 1 a mapping's usable size is 8 less (the
+     * canary's room), and must still cover n. */
     void *p = _pm_large_alloc(n + 8, align, true, &ok);
     if (!p) {
         errno = ENOMEM;
