@@ -172,6 +172,7 @@ int main(void)
      * decay_ms 0 above it has nothing to do and is never started. */
     set_or_complain("PM_BACKGROUND_THREAD", PM_BACKGROUND_THREAD, 1);
     set_or_complain("PM_HARDENED", PM_HARDENED, 0); /* before the first allocation only */
+    set_or_complain("PM_SHOW_STATS", PM_SHOW_STATS, 0); /* no statistics at exit */
     /* Why a fill byte: fresh and freed blocks are filled, so a use of
      * uninitialised or freed memory reads the fill, not what was there. */
     set_or_complain("PM_PERTURB", PM_PERTURB, 0xa5);

@@ -80,6 +80,7 @@ extern "C" {
 #define PM_MMAP_DYNAMIC    (-106) /* 1: glibc's rising mmap threshold (default 0)   */
 #define PM_DECAY_MS        (-107) /* free memory unused this long goes to the OS    */
 #define PM_HARDENED        (-108) /* 1: checks against attacks (before 1st alloc)   */
+#define PM_SHOW_STATS      (-109) /* 1: pm_malloc_stats on stderr at exit          */
 #define PM_BACKGROUND_THREAD (-110) /* 1: a thread gives idle memory back (default) */
 
 /* pm_config_dump() formats. */
@@ -149,8 +150,8 @@ int    pm_malloc_trim(size_t pad);
 void   pm_malloc_stats(void);
 /* Initialise; idempotent and thread-safe. Returns 0; -1 with errno EBUSY
  * only when called back from inside the init itself (a libc function it
- * calls, replaced by the program), where every allocating call fails with
- * ENOMEM and pm_mallopt with EBUSY. */
+ * calls, replaced by the program or preloaded), where allocating calls are
+ * served by direct mappings and pm_mallopt fails with EBUSY. */
 int    pm_init(void);
 struct pm_mallinfo pm_mallinfo(void);
 

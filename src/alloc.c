@@ -27,8 +27,24 @@ static void *enomem(void)
  * still serve it). */
 static void *large_alloc(size_t n, size_t align, bool *ok)
 {
-    void *p = _pm_large_alloc(n, align, ok);
+    void *p = _pm_large_alloc(n, align, true, ok);
     if (p && _pm_check_level >= 1)
+        _pm_debug_on_alloc(mem2chunk(p), PM_FROM_FRESH);
+    return p;
+}
+
+/* The last resort for a request no arena could serve: a direct mapping
+ * even past mmap_max (M_MMAP_MAX 0 included), as glibc's main arena maps
+ * one when its brk heap cannot grow. NULL with ENOMEM. */
+static void *large_alloc_last(size_t n, size_t align)
+{
+    bool ok;
+    void *p = _pm_large_alloc(n, align, false, &ok);
+    if (!p) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (_pm_check_level >= 1)
         _pm_debug_on_alloc(mem2chunk(p), PM_FROM_FRESH);
     return p;
 }
@@ -114,9 +130,7 @@ static void *alloc_from(pm_arena_t *a, size_t csize, bool zero)
             break;
         _pm_arena_lock(a);
     }
-    bool ok;
-    void *p = large_alloc(csize, 0, &ok);
-    return p ? p : enomem();
+    return large_alloc_last(csize, 0);
 }
 
 /* Serve csize from the calling thread's arena (or its large companion),
@@ -129,15 +143,18 @@ void *_pm_alloc_arena(size_t csize, bool zero)
         /* No companion (none could be mapped): a plain arena serves it. */
         a = _pm_arena_get_locked();
     }
+    /* Why a mapping of its own: no arena could be made (a 64 MiB heap is
+     * refused, as after mlockall(MCL_FUTURE) under a small RLIMIT_MEMLOCK,
+     * which counts a mapping whole), but a mapping of this size may pass. */
     if (!a)
-        return enomem();
+        return large_alloc_last(csize, 0);
     return alloc_from(a, csize, zero);
 }
 
 static void *alloc_slow(size_t n)
 {
     if (PM_UNLIKELY(!pm_ensure_alloc()))
-        return enomem();
+        return _pm_boot_alloc(n, 0);
     if (PM_UNLIKELY(n > PM_MAX_REQUEST))
         return enomem();
     pm_tcache_t *tc = _pm_tls_tc;
@@ -199,7 +216,7 @@ void *pm_calloc(size_t nmemb, size_t size)
     if (PM_UNLIKELY(__builtin_mul_overflow(nmemb, size, &n) || n > PM_MAX_REQUEST))
         return enomem();
     if (PM_UNLIKELY(!pm_ensure_alloc()))
-        return enomem();
+        return _pm_boot_alloc(n, 0); /* fresh mappings are zero */
     /* Why these paths: memory fresh from mmap or from an untouched top is
      * already zero, and a big calloc should not pay for a memset. */
     if (_pm_check_level == 0 && !PM_OPT(perturb) && n > PM_OPT(tcache_max)) {
@@ -220,7 +237,7 @@ void *pm_calloc(size_t nmemb, size_t size)
 static void *memalign_arena(size_t align, size_t n)
 {
     if (PM_UNLIKELY(!pm_ensure_alloc()))
-        return enomem();
+        return _pm_boot_alloc(n, align);
     if (align <= PM_ALIGNMENT)
         return pm_malloc(n);
     size_t csize = chunk_size_for(n), total;
@@ -236,7 +253,7 @@ static void *memalign_arena(size_t align, size_t n)
             return p;
     }
     if (total >= PM_HEAP_SIZE / 2)
-        return enomem();
+        return large_alloc_last(n, align);
     pm_arena_t *a = _pm_arena_get_locked();
     if (!a)
         return enomem();
@@ -246,7 +263,7 @@ static void *memalign_arena(size_t align, size_t n)
         c = _pm_bins_alloc_newheap(a, total, &how);
     if (!c) {
         _pm_arena_unlock(a);
-        return enomem();
+        return large_alloc_last(n, align);
     }
     uintptr_t m = ((uintptr_t)chunk2mem(c) + align - 1) & ~(uintptr_t)(align - 1);
     pm_chunk_t *nc = mem2chunk((void *)m);
@@ -317,8 +334,19 @@ void *pm_realloc(void *p, size_t n)
         _pm_free_for(p, "pm_realloc"); /* a bad p is reported as pm_realloc's */
         return NULL;
     }
-    if (PM_UNLIKELY(!pm_ensure_alloc()))
-        return enomem();
+    if (PM_UNLIKELY(!pm_ensure_alloc())) {
+        /* From inside init: p can only be a boot block (nothing else is
+         * out yet); a new one and a copy. */
+        uint64_t h;
+        pm_chunk_t *c = _pm_chunk_checked(p, "pm_realloc", &h);
+        size_t old = _pm_usable(c, h);
+        void *q = _pm_boot_alloc(n, 0);
+        if (q) {
+            memcpy(q, p, old < n ? old : n);
+            pm_free(p);
+        }
+        return q;
+    }
     uint64_t h;
     pm_chunk_t *c = _pm_chunk_checked(p, "pm_realloc", &h);
     if (n > PM_MAX_REQUEST)
@@ -389,3 +417,13 @@ size_t pm_malloc_usable_size(void *p)
     pm_chunk_t *c = _pm_chunk_checked(p, "pm_malloc_usable_size", &h);
     return _pm_usable(c, h);
 }
+
+/* glibc's names where glibc 2.36 means the same (override.c has the rest). */
+PM_GLIBC_NAME(malloc, pm_malloc)
+PM_GLIBC_NAME(__libc_malloc, pm_malloc)
+PM_GLIBC_NAME(calloc, pm_calloc)
+PM_GLIBC_NAME(__libc_calloc, pm_calloc)
+PM_GLIBC_NAME(realloc, pm_realloc)
+PM_GLIBC_NAME(__libc_realloc, pm_realloc)
+PM_GLIBC_NAME(posix_memalign, pm_posix_memalign)
+PM_GLIBC_NAME(malloc_usable_size, pm_malloc_usable_size)

@@ -42,6 +42,14 @@
 #define PM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define PM_COLD        __attribute__((cold, noinline))
 #define PM_INLINE      static inline __attribute__((always_inline))
+/* In libpmalloc-override (built with PM_OVERRIDE) name is a second name of
+ * target, glibc's name for the same function: no call in between. */
+#ifdef PM_OVERRIDE
+#define PM_GLIBC_NAME(name, target) \
+    extern __typeof(target) name __attribute__((alias(#target), visibility("default")));
+#else
+#define PM_GLIBC_NAME(name, target)
+#endif
 
 /* ---- chunks ------------------------------------------------------------ */
 #define PM_ALIGNMENT   16
@@ -438,7 +446,7 @@ extern int _pm_alloc_begun;
 bool _pm_alloc_begin_slow(void);
 /* pm_ensure_init for the calls that hand out memory. False in a call made
  * from inside init (a libc call there that came back to pmalloc): nothing
- * is set up yet, and the call fails with ENOMEM. */
+ * is set up yet, and the call is served by _pm_boot_alloc. */
 PM_INLINE bool pm_ensure_alloc(void)
 {
     pm_ensure_init();
@@ -446,6 +454,11 @@ PM_INLINE bool pm_ensure_alloc(void)
         return _pm_alloc_begin_slow();
     return true;
 }
+/* Serve n bytes (aligned to align, 0: 16) from inside init: a direct
+ * mapping, remembered as a boot block (no canary). */
+void *_pm_boot_alloc(size_t n, size_t align);
+/* Is chunk c a boot block? forget: it is being freed. */
+bool _pm_boot_block(const void *c, bool forget);
 /* Is init done? (False only inside init and in calls made from there.) */
 PM_INLINE bool pm_init_done(void)
 {
@@ -556,7 +569,9 @@ PM_INLINE size_t trim_threshold(void)
 /* Start or stop the dynamic thresholds after the settings changed (init
  * and pm_mallopt call it): a threshold the user set stays put. */
 void _pm_mmap_dynamic_reset(void);
-void *_pm_large_alloc(size_t n, size_t align, bool *ok);
+/* A direct mapping for n bytes aligned to align. bound: within mmap_max
+ * (false only for a request no heap can hold). *ok false: refused. */
+void *_pm_large_alloc(size_t n, size_t align, bool bound, bool *ok);
 void _pm_large_free(pm_chunk_t *c, const char *call, void *p);
 void *_pm_large_realloc(pm_chunk_t *c, void *p, size_t n);
 /* Is c a live direct mapping? (takes the large lock) */
@@ -651,6 +666,8 @@ uint64_t _pm_arena_purger_visit(pm_arena_t *a, uint64_t now);
 void _pm_stats_held(ptrdiff_t delta);
 /* That total now (tests compare it with the arenas' and mappings' sums). */
 size_t _pm_stats_held_total(void);
+/* malloc_info's XML (glibc's shape), piece by piece through out. */
+void _pm_stats_xml(void (*out)(void *ctx, const char *s, size_t len), void *ctx);
 
 /* check.c */
 int _pm_check_arena(pm_arena_t *a, int fd_report);

@@ -9,6 +9,7 @@
 #include "heap.h"
 
 #include <errno.h>
+#include <time.h>
 
 const char *pm_version(void)
 {
@@ -94,12 +95,17 @@ static void init_run(void)
 {
     in_init = 1;
     int saved = errno;
+    /* Why the secret first, and only if unset: a block served from inside
+     * init (a boot block) carries headers made with it; one served while
+     * getrandom ran made it already (_pm_boot_alloc). */
+    uint64_t secret;
+    _pm_os_random(&secret, sizeof secret);
+    if (!_pm_secret)
+        _pm_secret = secret | 1;
     /* Why now: the settings' defaults need it, and reading the CPU list
      * under the options lock would make a syscall (and, under a preload,
      * maybe a call back into pmalloc) while holding it. */
     (void)_pm_os_ncpus();
-    _pm_os_random(&_pm_secret, sizeof _pm_secret);
-    _pm_secret |= 1;
     _pm_os_random(&_pm_key_secret, sizeof _pm_key_secret);
     _pm_key_secret |= (uint64_t)1 << 63; /* never 0 for any pointer below 2^63 */
     _pm_os_random(&addr_key_drawn, sizeof addr_key_drawn);
@@ -120,6 +126,53 @@ static void init_run(void)
     errno = saved;
     __atomic_store_n(&_pm_initialized, 1, __ATOMIC_RELEASE);
     in_init = 0;
+}
+
+/* Blocks handed out from inside init ("boot blocks"): under a preload the
+ * libc calls init makes (open, read, getrandom) may themselves allocate,
+ * and must be served, not refused. They are direct mappings, which need no
+ * arena and no settings beyond the defaults, and carry no canary: the check
+ * level is not known yet. This table lets the checks tell them apart; a
+ * block leaves it when freed. Written by the init thread only, before
+ * _pm_initialized is set; read after. */
+#define PM_BOOT_MAX 64
+static const void *boot_blocks[PM_BOOT_MAX];
+static unsigned boot_count;
+
+void *_pm_boot_alloc(size_t n, size_t align)
+{
+    bool ok;
+    if (boot_count == PM_BOOT_MAX || n > PM_MAX_REQUEST) {
+        errno = ENOMEM; /* more than init could ever make; or too big */
+        return NULL;
+    }
+    if (!_pm_secret) {
+        /* Called back from getrandom itself: a weaker secret, for good. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        _pm_secret = ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&ts) | 1;
+    }
+    /* Why 8 more: at check level 1 a mapping's usable size is 8 less (the
+     * canary's room), and must still cover n. */
+    void *p = _pm_large_alloc(n + 8, align, true, &ok);
+    if (!p) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    boot_blocks[boot_count++] = mem2chunk(p);
+    return p;
+}
+
+bool _pm_boot_block(const void *c, bool forget)
+{
+    unsigned n = __atomic_load_n(&boot_count, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < n; i++)
+        if (__atomic_load_n(&boot_blocks[i], __ATOMIC_RELAXED) == c) {
+            if (forget)
+                __atomic_store_n(&boot_blocks[i], NULL, __ATOMIC_RELAXED);
+            return true;
+        }
+    return false;
 }
 
 void _pm_init_slow(void)
@@ -150,6 +203,20 @@ void _pm_init_slow(void)
 __attribute__((constructor)) static void init_fork_handlers(void)
 {
     _pm_fork_install();
+}
+
+/* PM_SHOW_STATS=1: the statistics at exit, on stderr. Why a destructor: it
+ * runs at exit in every process, a forked child too (its own figures), and
+ * not at _exit or after an exec; once per process, as the pid says. */
+__attribute__((destructor)) static void init_show_stats(void)
+{
+    static long shown_pid;
+    if (!pm_init_done() || !PM_OPT(show_stats))
+        return;
+    long pid = _pm_os_process_id();
+    if (__atomic_exchange_n(&shown_pid, pid, __ATOMIC_RELAXED) == pid)
+        return;
+    pm_malloc_stats();
 }
 
 int pm_init(void)

@@ -43,11 +43,11 @@ static size_t map_slots; /* mappings out or being made: what mmap_max bounds */
 
 /* Take one of mmap_max's slots, or say there is none (atomic: threads
  * mapping at once must not pass the bound together). */
-static bool map_slot_take(void)
+static bool map_slot_take(bool bound)
 {
     size_t n = __atomic_load_n(&map_slots, __ATOMIC_RELAXED);
     do
-        if (n >= PM_OPT(mmap_max))
+        if (bound && n >= PM_OPT(mmap_max))
             return false;
     while (!__atomic_compare_exchange_n(&map_slots, &n, n + 1, true, __ATOMIC_RELAXED,
                                         __ATOMIC_RELAXED));
@@ -157,7 +157,7 @@ static size_t guard_len(void)
     return _pm_hardened ? _pm_os_page_size() : 0;
 }
 
-void *_pm_large_alloc(size_t n, size_t align, bool *ok)
+void *_pm_large_alloc(size_t n, size_t align, bool bound, bool *ok)
 {
     *ok = true;
     bool ovf = false;
@@ -167,7 +167,7 @@ void *_pm_large_alloc(size_t n, size_t align, bool *ok)
         errno = ENOMEM;
         return NULL;
     }
-    if (!map_slot_take()) {
+    if (!map_slot_take(bound)) {
         /* Why: mmap_max reached; the caller serves it from an arena. */
         *ok = false;
         return NULL;

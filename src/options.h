@@ -66,6 +66,8 @@ enum pm_opt_kind {
       "free heap memory unused this many ms goes back to the OS (0: at the free)") \
     X(hardened, "PM_HARDENED", "hardened", PM_HARDENED, 0, 0, 1, PM_KIND_BOOL,      \
       "checks against attacks: address-bound headers, random reuse, zero on free, guard pages") \
+    X(show_stats, "PM_SHOW_STATS", "show_stats", PM_SHOW_STATS, 0, 0, 1, PM_KIND_BOOL, \
+      "write the per-arena statistics on stderr at exit (once in each process)") \
     X(background_thread, "PM_BACKGROUND_THREAD", "background_thread",                \
       PM_BACKGROUND_THREAD, 1, 0, 1, PM_KIND_BOOL,                                   \
       "a thread gives back memory that sits unused while no call comes (decay_ms)")

@@ -188,7 +188,9 @@ bool _pm_os_thread_start(void *(*fn)(void *), void *arg)
     bool ok = pthread_attr_init(&attr) == 0;
     if (ok) {
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 64 * 1024);
+        /* Why this much: the last thread of a process that calls
+         * pthread_exit runs exit() and its handlers on its own stack. */
+        pthread_attr_setstacksize(&attr, 256 * 1024);
         ok = pthread_create(&t, &attr, fn, arg) == 0;
         pthread_attr_destroy(&attr);
     }

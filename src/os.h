@@ -49,7 +49,7 @@ static inline uintptr_t _pm_page_down(uintptr_t x)
 /* Milliseconds on a monotonic clock (vDSO: no lock, no allocation). */
 uint64_t _pm_os_now_ms(void);
 /* Start a detached thread running fn(arg), with every signal blocked and a
- * small stack; false if it could not be made (a sandbox, a thread limit). */
+ * 256 KiB stack; false if it could not be made (a sandbox, a thread limit). */
 bool _pm_os_thread_start(void *(*fn)(void *), void *arg);
 /* Sleep while *word == val, at most ms milliseconds (UINT64_MAX: no limit),
  * or until _pm_os_wake(word); may return early (a signal, a race). */

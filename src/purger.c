@@ -7,8 +7,11 @@
  * and the OS layer.
  *
  * It starts the first time an arena has something to give back later, never
- * inside init; sleeps without a timeout while no arena wants a sweep; and is
- * woken when one starts to. A fork child has none until it needs one. With
+ * inside init; sleeps while no arena wants a sweep, is woken when one starts
+ * to, and ends after PM_PURGER_LINGER_MS with nothing to do (so it never
+ * keeps a process alive whose own threads have all exited); the next arena
+ * with something to give back starts it again. A fork child has none until
+ * it needs one. With
  * background_thread = 0, or where no thread can be made (a sandbox,
  * unshare(CLONE_NEWUSER) wants a single-threaded caller), memory goes back
  * on the calls that enter an arena, and an arena its last thread left is
@@ -20,11 +23,36 @@ enum { PURGER_NONE = 0, PURGER_STARTING, PURGER_RUNNING, PURGER_FAILED };
 
 /* The longest a purger with arenas to watch sleeps before it looks again. */
 #define PM_PURGER_MAX_WAIT_MS 1000
+/* How long a purger with nothing to watch waits for work before it ends. */
+#define PM_PURGER_LINGER_MS 1000
 
 static int purger_state;      /* atomic: PURGER_*                         */
 int _pm_purger_running;       /* atomic: a purger runs in this process    */
 static uint32_t purger_seq;   /* futex word: bumped to wake the purger     */
 static int purger_sleeping;   /* atomic: it waits with no timeout         */
+
+/* Nothing to give back for PM_PURGER_LINGER_MS: the purger ends, so that
+ * it never outlives the program's threads (a process whose last thread
+ * calls pthread_exit ends only when no thread is left, and a fork child
+ * whose one thread does so too). True: it ends. A notify that came after
+ * seq was read keeps it, unless that notify is already starting another. */
+static bool purger_retire(uint32_t seq)
+{
+    int st = PURGER_RUNNING;
+    __atomic_store_n(&_pm_purger_running, 0, __ATOMIC_SEQ_CST);
+    if (!__atomic_compare_exchange_n(&purger_state, &st, PURGER_NONE, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST))
+        return true; /* not ours to keep (a fork child reset it) */
+    if (__atomic_load_n(&purger_seq, __ATOMIC_SEQ_CST) == seq)
+        return true;
+    /* Why take it back: that notify saw RUNNING and counts on this one. */
+    st = PURGER_NONE;
+    if (!__atomic_compare_exchange_n(&purger_state, &st, PURGER_RUNNING, false,
+                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        return true; /* another notify is starting a new purger */
+    __atomic_store_n(&_pm_purger_running, 1, __ATOMIC_SEQ_CST);
+    return false;
+}
 
 static void *purger_main(void *arg)
 {
@@ -49,8 +77,10 @@ static void *purger_main(void *arg)
              * since the scan began changed the sequence, and the wait
              * returns at once. */
             __atomic_store_n(&purger_sleeping, 1, __ATOMIC_SEQ_CST);
-            _pm_os_wait(&purger_seq, seq, UINT64_MAX);
+            _pm_os_wait(&purger_seq, seq, PM_PURGER_LINGER_MS);
             __atomic_store_n(&purger_sleeping, 0, __ATOMIC_RELAXED);
+            if (__atomic_load_n(&purger_seq, __ATOMIC_SEQ_CST) == seq && purger_retire(seq))
+                return NULL;
         } else {
             /* Why a cap: a period set long and then shortened (decay_ms
              * changed) must not hold the next look for as long. */

@@ -162,3 +162,51 @@ void pm_malloc_stats(void)
                 sum.top, sum.stashed, sum.quarantined, sum.dirty, map_bytes, maps,
                 maps == 1 ? "" : "s");
 }
+
+/* malloc_info's XML in glibc's shape (version 1), written through out: one
+ * <heap> per arena (free chunks as "rest", no fast bins), then the totals.
+ * Each piece is formatted on the stack; out may allocate (it is stdio). */
+void _pm_stats_xml(void (*out)(void *ctx, const char *s, size_t len), void *ctx)
+{
+    pm_ensure_init();
+    uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
+    char buf[640];
+    size_t at = _pm_diag_format(buf, sizeof buf, "<malloc version=\"1\">\n");
+    out(ctx, buf, at);
+    pm_arena_stats_t sum = {0};
+    for (uint32_t i = 0; i < 2 * n; i++) {
+        pm_arena_stats_t st;
+        pm_arena_t *a = arena_slot(i, n);
+        if (!a)
+            continue;
+        arena_stats(a, &st);
+        sum.free_chunks += st.free_chunks;
+        sum.free += st.free + st.top;
+        sum.heap += st.heap;
+        at = _pm_diag_format(buf, sizeof buf,
+                             "<heap nr=\"%u\">\n<sizes>\n</sizes>\n"
+                             "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+                             "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
+                             "<system type=\"current\" size=\"%zu\"/>\n"
+                             "<system type=\"max\" size=\"%zu\"/>\n"
+                             "<aspace type=\"total\" size=\"%zu\"/>\n"
+                             "<aspace type=\"mprotect\" size=\"%zu\"/>\n</heap>\n",
+                             i, st.free_chunks, st.free + st.top, st.heap, st.heap, st.heap,
+                             st.heap);
+        out(ctx, buf, at);
+    }
+    size_t maps, map_bytes;
+    _pm_large_stats(&maps, &map_bytes);
+    size_t peak = __atomic_load_n(&held_peak, __ATOMIC_RELAXED);
+    at = _pm_diag_format(buf, sizeof buf,
+                         "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+                         "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
+                         "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+                         "<system type=\"current\" size=\"%zu\"/>\n"
+                         "<system type=\"max\" size=\"%zu\"/>\n"
+                         "<aspace type=\"total\" size=\"%zu\"/>\n"
+                         "<aspace type=\"mprotect\" size=\"%zu\"/>\n</malloc>\n",
+                         sum.free_chunks, sum.free, maps, map_bytes, sum.heap,
+                         peak > sum.heap ? peak : sum.heap, sum.heap, sum.heap);
+    out(ctx, buf, at);
+}

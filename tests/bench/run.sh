@@ -42,6 +42,9 @@ usage: run.sh [options]
   --bindir DIR       where the workload programs are (default tests/bench)
   --srcdir DIR       the source tree (default .)
   --out DIR          where results go (default bench-results)
+  --pm-lib FILE      run pmalloc as the others run: the -libc build with
+                     LD_PRELOAD=FILE (libpmalloc-override.so); without it,
+                     the -pm build (pm_* calls)
 EOF
 }
 
@@ -60,6 +63,7 @@ sweep_threads="1 2 4 8 16"
 publish=0
 only=
 allocs="pmalloc glibc jemalloc tcmalloc mimalloc"
+pm_lib=
 limit=120
 cpu_load=0
 user_args=
@@ -85,6 +89,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=${2-} ;;
     --only) only=$(echo "${2-}" | tr ',' ' ') ;;
     --alloc) allocs=$(echo "${2-}" | tr ',' ' ') ;;
+    --pm-lib) pm_lib=${2-} ;;
     --sweep) sweep=1; need=1 ;;
     --sweep-threads) sweep_threads=$(echo "${2-}" | tr ',' ' ') ;;
     --timeout) limit=${2-} ;;
@@ -162,7 +167,14 @@ active=
 for a in $allocs; do
     case $a in
     pmalloc)
-        if [ -x "$bindir/larson-pm" ]; then
+        if [ -n "$pm_lib" ]; then
+            if [ -f "$pm_lib" ]; then
+                active="$active $a"
+            else
+                notes="$notes
+- pmalloc skipped: $pm_lib not built (run \`make bench\`)."
+            fi
+        elif [ -x "$bindir/larson-pm" ]; then
             active="$active $a"
         else
             notes="$notes
@@ -215,7 +227,10 @@ run_one() {
     targs=$wargs
     [ -n "$t" ] && targs="$targs --threads $t"
     case $a in
-    pmalloc) bin=$bindir/$w-pm; pre= ;;
+    pmalloc)
+        # Why the -libc build under the preload: the path the others take.
+        if [ -n "$pm_lib" ]; then bin=$bindir/$w-libc; pre=$pm_lib
+        else bin=$bindir/$w-pm; pre=; fi ;;
     glibc) bin=$bindir/$w-libc; pre= ;;
     *) bin=$bindir/$w-libc; preload_of $a; pre=$(find_lib $lib) ;;
     esac
@@ -292,6 +307,7 @@ tunables=$(env | grep -E '^(PM_|MALLOC_|GLIBC_TUNABLES|MIMALLOC_|TCMALLOC_)' | s
            tr '\n' ' ')
 
 preloads=
+[ -n "$pm_lib" ] && preloads=" pmalloc: LD_PRELOAD=$pm_lib;"
 for a in $active; do
     preload_of $a
     [ -n "$lib" ] && preloads="$preloads $a: LD_PRELOAD=$(find_lib $lib);"

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <pmalloc.h>
 #include <dirent.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -421,7 +422,43 @@ static int child_purger_lifecycle(void)
     return 0;
 }
 
+/* main() calls pthread_exit after its worker freed memory: the process
+ * must end with the worker, not live on with the purger alone. */
+static void *rt_worker(void *arg)
+{
+    (void)arg;
+    rt_fill(RT_TOTAL);
+    rt_free_all();
+    return NULL;
+}
+
+static int child_main_thread_exits(void)
+{
+    pid_t pid = fork();
+    PMT_REQUIRE(pid >= 0, "fork");
+    if (pid == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, rt_worker, NULL) != 0)
+            _exit(3);
+        pthread_exit(NULL); /* the process ends when its last thread does */
+    }
+    int st = 0;
+    double t0 = pmt_now();
+    pid_t got = 0;
+    while ((got = waitpid(pid, &st, WNOHANG)) == 0 && pmt_now() - t0 < 20)
+        usleep(10000);
+    if (got == 0)
+        kill(pid, SIGKILL), waitpid(pid, &st, 0);
+    PMT_REQUIRE(got == pid, "the process lived on %.0f s after its threads ended",
+                pmt_now() - t0);
+    fprintf(stderr, "pmt: it ended %.0f ms after main's pthread_exit\n",
+            (pmt_now() - t0) * 1e3);
+    PMT_REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    return 0;
+}
+
 static const pmt_case_t cases[] = {
+    { "main_thread_exits", child_main_thread_exits },
     { "purger_lifecycle", child_purger_lifecycle },
     { "idle", child_idle },
     { "busy", child_busy },
@@ -510,6 +547,13 @@ static void test_purger_lifecycle(void **state)
     pmt_run_case_ok("purger_lifecycle", off, 60);
 }
 
+static void test_purger_never_outlives_the_program(void **state)
+{
+    (void)state;
+    const char *env[] = { "PMT_SIZES=small", "PMT_ORDER=rnd", NULL };
+    pmt_run_case_ok("main_thread_exits", env, 60);
+}
+
 static void test_trim_fragmented_vs_glibc(void **state)
 {
     (void)state;
@@ -557,6 +601,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_exited_thread),
         cmocka_unit_test(test_forked_child_frees),
         cmocka_unit_test(test_purger_lifecycle),
+        cmocka_unit_test(test_purger_never_outlives_the_program),
         cmocka_unit_test(test_trim_fragmented_vs_glibc),
         cmocka_unit_test(test_rounds_under_address_limit),
         cmocka_unit_test(test_reuse_does_not_refault),

@@ -242,10 +242,13 @@ static int child_child_thread_runs_init(void)
 /* A libc call that init makes, replaced by the program (or, preloaded, by
  * pmalloc itself), may call back in before anything is set up. Such calls
  * let through used to spin on the options lock init held (the CPU list
- * was read under it), or were served before the settings were loaded: at
- * check level 0 with PM_CHECK=1 set, and their frees aborted. They fail
- * now: NULL with ENOMEM, pm_mallopt 0 and pm_init -1 with EBUSY. */
+ * was read under it), then failed with ENOMEM. Under a preload that is
+ * libc itself, so they are served now (boot blocks, made before the
+ * settings are loaded): usable, and freed after init at check level 1
+ * (PM_CHECK=1) without a false canary report. pm_mallopt, pm_init and
+ * pm_config_dump still say EBUSY: the settings are loading. */
 static int reentered, reenter_bad;
+static void *reenter_blocks[5];
 
 static void reenter_expect(int ok, const char *what)
 {
@@ -258,14 +261,23 @@ static void reenter_expect(int ok, const char *what)
 static void reenter(void)
 {
     reentered++;
-    errno = 0;
-    reenter_expect(pm_malloc(24) == NULL && errno == ENOMEM, "pm_malloc");
-    errno = 0;
-    reenter_expect(pm_calloc(2, 24) == NULL && errno == ENOMEM, "pm_calloc");
-    errno = 0;
-    reenter_expect(pm_memalign(64, 100) == NULL && errno == ENOMEM, "pm_memalign");
-    errno = 0;
-    reenter_expect(pm_realloc(NULL, 10) == NULL && errno == ENOMEM, "pm_realloc");
+    void **b = reenter_blocks;
+    reenter_expect((b[0] = pm_malloc(24)) != NULL, "pm_malloc");
+    reenter_expect((b[1] = pm_calloc(2, 24)) != NULL, "pm_calloc");
+    if (b[1])
+        reenter_expect(((char *)b[1])[47] == 0 && ((char *)b[1])[0] == 0, "pm_calloc zero");
+    reenter_expect((b[2] = pm_memalign(64, 100)) != NULL && ((uintptr_t)b[2] & 63) == 0,
+                   "pm_memalign");
+    reenter_expect((b[3] = pm_realloc(NULL, 10)) != NULL, "pm_realloc(NULL)");
+    if (b[3]) {
+        memcpy(b[3], "abcdefghi", 10);
+        b[3] = pm_realloc(b[3], 5000);
+        reenter_expect(b[3] && memcmp(b[3], "abcdefghi", 10) == 0, "pm_realloc grow");
+    }
+    reenter_expect((b[4] = pm_malloc(100000)) != NULL, "pm_malloc big");
+    for (int i = 0; i < 5; i++)
+        if (b[i])
+            reenter_expect(pm_malloc_usable_size(b[i]) >= 24, "usable size");
     errno = 0;
     reenter_expect(pm_mallopt(PM_TRIM_THRESHOLD, 1 << 20) == 0 && errno == EBUSY,
                    "pm_mallopt");
@@ -283,10 +295,19 @@ static int reentered_calls_fail(const char *path)
     void *p = pm_malloc(40);
     reenter_path[0] = 0;
     PMT_REQUIRE(reentered == 1, "init did not open %s (%d)", path, reentered);
-    PMT_REQUIRE(reenter_bad == 0, "%d calls from inside init did not fail", reenter_bad);
+    PMT_REQUIRE(reenter_bad == 0, "%d calls from inside init went wrong", reenter_bad);
     PMT_REQUIRE(p != NULL, "malloc after init");
     memset(p, 1, 40);
     pm_free(p);
+    /* The blocks served inside init: written whole, grown, freed at level 1. */
+    for (int i = 0; i < 5; i++) {
+        size_t u = pm_malloc_usable_size(reenter_blocks[i]);
+        memset(reenter_blocks[i], 0x5a, u);
+        if (i == 0)
+            reenter_blocks[i] = pm_realloc(reenter_blocks[i], 300000);
+        PMT_REQUIRE(reenter_blocks[i] != NULL, "realloc of a boot block");
+        pm_free(reenter_blocks[i]);
+    }
     PMT_REQUIRE(pm_mallopt(PM_TRIM_THRESHOLD, 1 << 20) == 1, "pm_mallopt after init");
     PMT_REQUIRE_HEAP_OK();
     return 0;

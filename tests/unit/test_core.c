@@ -465,13 +465,13 @@ static void test_large_registry(void **state)
 {
     (void)state;
     bool ok;
-    void *p = _pm_large_alloc(300 * PM_KIB, 0, &ok);
+    void *p = _pm_large_alloc(300 * PM_KIB, 0, true, &ok);
     assert_non_null(p);
     size_t len;
     bool tomb;
     assert_true(_pm_large_lookup(mem2chunk(p), &len, &tomb));
     assert_true(len >= 300 * PM_KIB + PM_HDR);
-    void *q = _pm_large_alloc(100 * PM_KIB, 64 * PM_KIB, &ok);
+    void *q = _pm_large_alloc(100 * PM_KIB, 64 * PM_KIB, true, &ok);
     assert_non_null(q);
     assert_int_equal((uintptr_t)q % (64 * PM_KIB), 0);
     assert_int_equal(_pm_large_check(), 0);
