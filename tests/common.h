@@ -557,4 +557,32 @@ static inline char *pmt_capture_end(pmt_capture_t *cap)
     return text;
 }
 
+/* ---- table-driven misuse cases ------------------------------------------- */
+
+enum { PMT_ABORTS = 0, PMT_EXITS_0 = 1 };
+
+/* A child case run with env: it must abort with a "pmalloc:" line holding
+ * one of expect, or exit 0. */
+typedef struct pmt_spec {
+    const char *name, *child;
+    const char *env[6];
+    const char *expect[3];
+    int outcome;
+} pmt_spec_t;
+
+/* A cmocka test body for one pmt_spec_t (its initial_state). */
+static inline void pmt_run_spec(void **state)
+{
+    const pmt_spec_t *s = *state;
+    pmt_child_t c;
+    assert_int_equal(pmt_spawn(s->child, s->env, 20, &c), 0);
+    if (s->outcome == PMT_EXITS_0) {
+        pmt_assert_exit0_(&c, s->name, __FILE__, __LINE__);
+    } else {
+        const char *any[4] = { s->expect[0], s->expect[1], s->expect[2], NULL };
+        pmt_assert_abort_(&c, any, __FILE__, __LINE__);
+    }
+    pmt_child_free(&c);
+}
+
 #endif /* PMT_COMMON_H */

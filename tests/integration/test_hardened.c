@@ -232,64 +232,43 @@ static int child_setting_fixed(void)
 
 /* ---- the table ---------------------------------------------------------- */
 
-enum { ABORTS = 0, EXITS_0 = 1 };
 
-typedef struct spec {
-    const char *name, *child;
-    const char *env[4];
-    const char *expect[3];
-    int outcome;
-} spec_t;
 
 #define H "PM_HARDENED=1"
 #define DF { "double free" }
 #define INV { "invalid pointer" }
 #define OVER { "corrupted chunk header after the block" }
 
-static const spec_t specs[] = {
-    { "double_free_small", "double_free", { H, "PMT_SIZE=32" }, DF, ABORTS },
-    { "double_free_medium", "double_free", { H, "PMT_SIZE=4000" }, DF, ABORTS },
-    { "double_free_large", "double_free", { H, "PMT_SIZE=1048576" }, DF, ABORTS },
-    { "double_free_mapped", "double_free", { H, "PMT_SIZE=67108864" }, DF, ABORTS },
-    { "double_free_after_realloc", "double_free_after_realloc", { H }, DF, ABORTS },
-    { "invalid_free_interior", "invalid_free", { H, "PMT_OFFSET=16" }, INV, ABORTS },
-    { "invalid_free_unaligned", "invalid_free", { H, "PMT_OFFSET=8" }, INV, ABORTS },
-    { "invalid_free_stack", "free_stack", { H }, INV, ABORTS },
-    { "invalid_free_foreign", "free_foreign", { H, "PMT_MODE=mmap" }, INV, ABORTS },
-    { "free_libc_malloc", "free_foreign", { H, "PMT_MODE=libc" }, INV, ABORTS },
-    { "overflow_1_byte", "overflow", { H, "PMT_OVER=1" }, OVER, ABORTS },
-    { "overflow_8_bytes", "overflow", { H, "PMT_OVER=8" }, OVER, ABORTS },
-    { "overflow_64_bytes", "overflow", { H, "PMT_OVER=64" }, OVER, ABORTS },
-    { "underflow_into_header", "underflow", { H }, { "corrupted chunk header" }, ABORTS },
-    { "write_after_free", "write_after_free", { H }, { "write after free" }, ABORTS },
+static const pmt_spec_t specs[] = {
+    { "double_free_small", "double_free", { H, "PMT_SIZE=32" }, DF, PMT_ABORTS },
+    { "double_free_medium", "double_free", { H, "PMT_SIZE=4000" }, DF, PMT_ABORTS },
+    { "double_free_large", "double_free", { H, "PMT_SIZE=1048576" }, DF, PMT_ABORTS },
+    { "double_free_mapped", "double_free", { H, "PMT_SIZE=67108864" }, DF, PMT_ABORTS },
+    { "double_free_after_realloc", "double_free_after_realloc", { H }, DF, PMT_ABORTS },
+    { "invalid_free_interior", "invalid_free", { H, "PMT_OFFSET=16" }, INV, PMT_ABORTS },
+    { "invalid_free_unaligned", "invalid_free", { H, "PMT_OFFSET=8" }, INV, PMT_ABORTS },
+    { "invalid_free_stack", "free_stack", { H }, INV, PMT_ABORTS },
+    { "invalid_free_foreign", "free_foreign", { H, "PMT_MODE=mmap" }, INV, PMT_ABORTS },
+    { "free_libc_malloc", "free_foreign", { H, "PMT_MODE=libc" }, INV, PMT_ABORTS },
+    { "overflow_1_byte", "overflow", { H, "PMT_OVER=1" }, OVER, PMT_ABORTS },
+    { "overflow_8_bytes", "overflow", { H, "PMT_OVER=8" }, OVER, PMT_ABORTS },
+    { "overflow_64_bytes", "overflow", { H, "PMT_OVER=64" }, OVER, PMT_ABORTS },
+    { "underflow_into_header", "underflow", { H }, { "corrupted chunk header" }, PMT_ABORTS },
+    { "write_after_free", "write_after_free", { H }, { "write after free" }, PMT_ABORTS },
     { "write_after_free_middle_l1", "write_after_free", { H, "PMT_OFFSET=32", "PM_CHECK=1" },
-      { "write after free" }, ABORTS },
-    { "read_after_free", "read_after_free", { H }, { NULL }, EXITS_0 },
-    { "copied_header", "copied_header", { H }, { "corrupted chunk header" }, ABORTS },
-    { "usable_size_bad_pointer", "usable_size_bad", { H }, INV, ABORTS },
-    { "realloc_freed", "realloc_freed", { H }, { "pointer already freed" }, ABORTS },
+      { "write after free" }, PMT_ABORTS },
+    { "read_after_free", "read_after_free", { H }, { NULL }, PMT_EXITS_0 },
+    { "copied_header", "copied_header", { H }, { "corrupted chunk header" }, PMT_ABORTS },
+    { "usable_size_bad_pointer", "usable_size_bad", { H }, INV, PMT_ABORTS },
+    { "realloc_freed", "realloc_freed", { H }, { "pointer already freed" }, PMT_ABORTS },
     { "realloc_freed_large", "realloc_freed", { H, "PMT_SIZE=100000" },
-      { "pointer already freed" }, ABORTS },
-    { "reuse_delayed", "reuse_delayed", { H }, { NULL }, EXITS_0 },
-    { "reuse_delayed_medium", "reuse_delayed", { H, "PMT_SIZE=4000" }, { NULL }, EXITS_0 },
-    { "mapping_guard_page", "mapping_guard", { H }, { NULL }, EXITS_0 },
-    { "mapping_guard_page_l1", "mapping_guard", { H, "PM_CHECK=1" }, { NULL }, EXITS_0 },
-    { "setting_fixed_after_first_allocation", "setting_fixed", { NULL }, { NULL }, EXITS_0 },
+      { "pointer already freed" }, PMT_ABORTS },
+    { "reuse_delayed", "reuse_delayed", { H }, { NULL }, PMT_EXITS_0 },
+    { "reuse_delayed_medium", "reuse_delayed", { H, "PMT_SIZE=4000" }, { NULL }, PMT_EXITS_0 },
+    { "mapping_guard_page", "mapping_guard", { H }, { NULL }, PMT_EXITS_0 },
+    { "mapping_guard_page_l1", "mapping_guard", { H, "PM_CHECK=1" }, { NULL }, PMT_EXITS_0 },
+    { "setting_fixed_after_first_allocation", "setting_fixed", { NULL }, { NULL }, PMT_EXITS_0 },
 };
-
-static void run_spec(void **state)
-{
-    const spec_t *s = *state;
-    pmt_child_t c;
-    assert_int_equal(pmt_spawn(s->child, s->env, 20, &c), 0);
-    if (s->outcome == EXITS_0) {
-        pmt_assert_exit0_(&c, s->name, __FILE__, __LINE__);
-    } else {
-        const char *any[4] = { s->expect[0], s->expect[1], s->expect[2], NULL };
-        pmt_assert_abort_(&c, any, __FILE__, __LINE__);
-    }
-    pmt_child_free(&c);
-}
 
 static const pmt_case_t cases[] = {
     { "double_free", child_double_free },
@@ -317,7 +296,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < N; i++)
         tests[i] = (struct CMUnitTest){
             .name = specs[i].name,
-            .test_func = run_spec,
+            .test_func = pmt_run_spec,
             .initial_state = (void *)&specs[i],
         };
     return _cmocka_run_group_tests("test_hardened", tests, N, NULL, NULL);
