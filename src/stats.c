@@ -64,6 +64,21 @@ static void arena_stats(pm_arena_t *a, pm_arena_stats_t *st)
     _pm_arena_unlock(a);
 }
 
+/* The next arena in lock-rank order from slot *i on (of n arenas and their
+ * companions), its figures read into *st; false after the last. */
+static bool arena_next(uint32_t *i, uint32_t n, pm_arena_t **a, pm_arena_stats_t *st)
+{
+    while (*i < 2 * n) {
+        pm_arena_t *x = arena_slot((*i)++, n);
+        if (x) {
+            arena_stats(x, st);
+            *a = x;
+            return true;
+        }
+    }
+    return false;
+}
+
 static size_t held_total, held_peak;
 
 size_t _pm_stats_held_total(void)
@@ -87,11 +102,9 @@ struct pm_mallinfo pm_mallinfo(void)
     struct pm_mallinfo mi = {0};
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
     size_t in_use = 0, parked = 0; /* per arena: in_use excludes parked */
-    for (uint32_t i = 0; i < 2 * n; i++) {
-        pm_arena_stats_t st;
-        if (!arena_slot(i, n))
-            continue;
-        arena_stats(arena_slot(i, n), &st);
+    pm_arena_stats_t st;
+    pm_arena_t *a;
+    for (uint32_t i = 0; arena_next(&i, n, &a, &st);) {
         mi.arena += st.heap;
         mi.ordblks += st.free_chunks;
         /* Why less the purged runs: their pages are not held (arena and
@@ -133,12 +146,9 @@ void pm_malloc_stats(void)
     uint32_t n = __atomic_load_n(&_pm_narenas, __ATOMIC_ACQUIRE);
     char line[512];
     pm_arena_stats_t sum = {0};
-    for (uint32_t i = 0; i < 2 * n; i++) {
-        pm_arena_stats_t st;
-        pm_arena_t *a = arena_slot(i, n);
-        if (!a)
-            continue;
-        arena_stats(a, &st);
+    pm_arena_stats_t st;
+    pm_arena_t *a;
+    for (uint32_t i = 0; arena_next(&i, n, &a, &st);) {
 #define PM_X_SUM(id, label, expr) sum.id += st.id;
         PM_ARENA_STATS(PM_X_SUM)
 #undef PM_X_SUM
@@ -174,14 +184,14 @@ void _pm_stats_xml(void (*out)(void *ctx, const char *s, size_t len), void *ctx)
     size_t at = _pm_diag_format(buf, sizeof buf, "<malloc version=\"1\">\n");
     out(ctx, buf, at);
     pm_arena_stats_t sum = {0};
-    for (uint32_t i = 0; i < 2 * n; i++) {
-        pm_arena_stats_t st;
-        pm_arena_t *a = arena_slot(i, n);
-        if (!a)
-            continue;
-        arena_stats(a, &st);
+    pm_arena_stats_t st;
+    pm_arena_t *a;
+    for (uint32_t i = 0; arena_next(&i, n, &a, &st);) {
+        /* Why less the purged runs: as pm_mallinfo's fordblks, free memory
+         * that is held (their pages went back). */
+        size_t free = st.free - st.purged_free + st.top;
         sum.free_chunks += st.free_chunks;
-        sum.free += st.free + st.top;
+        sum.free += free;
         sum.heap += st.heap;
         at = _pm_diag_format(buf, sizeof buf,
                              "<heap nr=\"%u\">\n<sizes>\n</sizes>\n"
@@ -191,8 +201,7 @@ void _pm_stats_xml(void (*out)(void *ctx, const char *s, size_t len), void *ctx)
                              "<system type=\"max\" size=\"%zu\"/>\n"
                              "<aspace type=\"total\" size=\"%zu\"/>\n"
                              "<aspace type=\"mprotect\" size=\"%zu\"/>\n</heap>\n",
-                             i, st.free_chunks, st.free + st.top, st.heap, st.heap, st.heap,
-                             st.heap);
+                             i - 1, st.free_chunks, free, st.heap, st.heap, st.heap, st.heap);
         out(ctx, buf, at);
     }
     size_t maps, map_bytes;
